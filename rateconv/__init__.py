@@ -1,3 +1,20 @@
-"""rateconv: convert trained Keras networks into spiking neural networks."""
+"""rateconv: convert trained Keras networks into spiking neural networks.
+
+The public API is re-exported here; see the submodules for details.
+"""
+
+from rateconv.layers import SoftLIF
+from rateconv.neurons import (
+    DT,
+    LIF,
+    TAU_RC,
+    TAU_REF,
+    LIFRate,
+    RectifiedLinear,
+    SoftLIFRate,
+    SpikingRectifiedLinear,
+    lif_gain_bias,
+)
+from rateconv.synapses import Alpha, Lowpass
 
 __version__ = "0.1.0"

@@ -1,0 +1,100 @@
+"""Keras layers users put in their models."""
+
+from __future__ import annotations
+
+import keras
+
+from rateconv import neurons
+
+
+@keras.saving.register_keras_serializable(package="rateconv")
+class SoftLIF(keras.layers.Layer):
+    """Differentiable soft-LIF activation for training networks to be spiked.
+
+    Computes ``soft_lif_rate(gain * x + bias)`` (Hunsberger & Eliasmith, 2015,
+    arXiv:1510.08829): a smoothed LIF rate curve whose gradient exists
+    everywhere.  `rateconv.convert` turns it into spiking `rateconv.LIF`
+    neurons with the same ``tau_rc``, ``tau_ref``, ``amplitude``, gain and bias.
+
+    Parameters
+    ----------
+    sigma : float
+        Smoothing of the rate curve near threshold, in units of current; the
+        curve tends to the LIF rate as ``sigma -> 0``.
+    tau_rc : float
+        Membrane time constant, in seconds.
+    tau_ref : float
+        Refractory period, in seconds.
+    amplitude : float
+        Output scale: the layer outputs the firing rate in Hz times
+        ``amplitude`` (0.01 with 100 Hz neurons gives outputs in [0, 1]).
+    max_rate : float or None
+        If given, gain and bias are chosen so that the rate is ``max_rate`` (Hz)
+        at ``x = 1`` and 0 at ``x = intercept`` (Nengo's ``max_rates`` and
+        ``intercepts``).  If None, ``gain = 1`` and ``bias = 0``: the input is the
+        current itself.
+    intercept : float or None
+        See ``max_rate``; defaults to 0 when ``max_rate`` is given.
+    **kwargs
+        Standard `keras.layers.Layer` arguments (``name``, ``dtype`` ...).
+    """
+
+    def __init__(
+        self,
+        sigma=0.02,
+        tau_rc=neurons.TAU_RC,
+        tau_ref=neurons.TAU_REF,
+        amplitude=1.0,
+        max_rate=None,
+        intercept=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if max_rate is None:
+            if intercept is not None:
+                raise ValueError(
+                    "intercept needs max_rate: give both (e.g. max_rate=100, "
+                    f"intercept=0) or neither. Received: intercept={intercept!r}, "
+                    "max_rate=None"
+                )
+            gain, bias = 1.0, 0.0
+        else:
+            gain, bias = neurons.lif_gain_bias(
+                max_rate,
+                0.0 if intercept is None else intercept,
+                tau_rc=tau_rc,
+                tau_ref=tau_ref,
+            )
+        # validates sigma, tau_rc, tau_ref and amplitude
+        self.neuron = neurons.SoftLIFRate(
+            sigma=sigma,
+            tau_rc=tau_rc,
+            tau_ref=tau_ref,
+            amplitude=amplitude,
+            gain=gain,
+            bias=bias,
+        )
+        self.sigma = sigma
+        self.tau_rc = tau_rc
+        self.tau_ref = tau_ref
+        self.amplitude = amplitude
+        self.max_rate = max_rate
+        self.intercept = intercept
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return self.neuron.rate(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "sigma": self.sigma,
+            "tau_rc": self.tau_rc,
+            "tau_ref": self.tau_ref,
+            "amplitude": self.amplitude,
+            "max_rate": self.max_rate,
+            "intercept": self.intercept,
+        }

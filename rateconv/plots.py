@@ -1,0 +1,626 @@
+"""Plots for inspecting converted spiking networks.
+
+Every function takes numpy arrays, draws with :class:`matplotlib.figure.Figure`
+objects directly (never through pyplot's global state, so it works headless and
+leaves the user's backend alone) and returns the Figure. Nothing here calls
+``plt.show()``; save with ``fig.savefig(path)`` or display it in a notebook.
+
+Functions
+---------
+plot_error_vs_steps
+    Classification error against the number of simulation steps.
+plot_output_probes
+    Input images beside the filtered output probe over time.
+plot_spike_raster
+    Spike raster of the first neurons in a layer.
+plot_rate_histogram
+    Histogram of per-neuron firing rates, one panel per layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+__all__ = [
+    "plot_error_vs_steps",
+    "plot_output_probes",
+    "plot_rate_histogram",
+    "plot_spike_raster",
+]
+
+
+# ---------------------------------------------------------------------------
+# Validation helpers
+# ---------------------------------------------------------------------------
+
+
+def _as_float_array(value, name: str) -> np.ndarray:
+    """Convert ``value`` to a float array, naming ``name`` if that fails."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be a numeric array; received {type(value).__name__} "
+            f"that could not be converted ({exc})"
+        ) from None
+
+
+def _check_finite(array: np.ndarray, name: str) -> None:
+    """Raise if ``array`` holds NaN or infinity, saying how many and where."""
+    bad = ~np.isfinite(array)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        index = first[0] if len(first) == 1 else first
+        raise ValueError(
+            f"{name} must be finite; received {int(bad.sum())} NaN or infinite "
+            f"value(s), the first at index {index}"
+        )
+
+
+def _check_not_empty(array: np.ndarray, name: str) -> None:
+    """Raise if ``array`` has no elements."""
+    if array.size == 0:
+        raise ValueError(
+            f"{name} must not be empty; received shape {tuple(array.shape)}"
+        )
+
+
+def _check_positive_real(value, name: str) -> float:
+    """Return ``value`` as a float, raising unless it is a finite number > 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Real)
+        or not np.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a positive number; received {value!r}")
+    return float(value)
+
+
+def _check_positive_int(value, name: str) -> int:
+    """Return ``value`` as an int, raising unless it is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; received {value!r}")
+    return int(value)
+
+
+def _check_ax(ax) -> None:
+    """Raise unless ``ax`` is None or a matplotlib Axes."""
+    if ax is not None and not isinstance(ax, Axes):
+        raise ValueError(
+            f"ax must be a matplotlib Axes or None; received {type(ax).__name__}"
+        )
+
+
+def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]):
+    """Return ``(figure, axes)``: ``ax`` and its figure, or a fresh pair."""
+    if ax is None:
+        fig = Figure(figsize=figsize, layout="constrained")
+        return fig, fig.add_subplot()
+    # root=True so that axes inside a SubFigure still return the saveable Figure.
+    return ax.get_figure(root=True), ax
+
+
+# ---------------------------------------------------------------------------
+# Error against simulation length
+# ---------------------------------------------------------------------------
+
+
+def _check_errors(errors, name: str) -> np.ndarray:
+    """Validate one error curve: 1-D, non-empty, finite fractions in [0, 1]."""
+    array = _as_float_array(errors, name)
+    if array.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D (one error per step); received shape "
+            f"{tuple(array.shape)}"
+        )
+    _check_not_empty(array, name)
+    _check_finite(array, name)
+    if array.min() < 0 or array.max() > 1:
+        raise ValueError(
+            f"{name} must be fractions in [0, 1] (not percent); received values "
+            f"from {array.min():g} to {array.max():g}"
+        )
+    return array
+
+
+def plot_error_vs_steps(
+    errors,
+    *,
+    rate_error=None,
+    dt=None,
+    ax=None,
+    label="spiking",
+    title=None,
+) -> Figure:
+    """Plot classification error against the number of simulation steps.
+
+    Parameters
+    ----------
+    errors : array_like of shape (n_steps,) or dict of str to array_like
+        Classification error, as a fraction in [0, 1], when the output is read
+        after step 1, 2, ..., n_steps. A dict ``{label: errors}`` draws one
+        curve per entry (e.g. one per synapse time constant); the curves may
+        have different lengths.
+    rate_error : float, optional
+        Error of the original rate (non-spiking) network, a fraction in
+        [0, 1]; drawn as a horizontal dashed line labelled "rate mode".
+    dt : float, optional
+        Simulation timestep in seconds. If given, the x axis shows simulated
+        time in milliseconds (``step * dt * 1000``) instead of step numbers.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into. By default a new figure is created.
+    label : str, default "spiking"
+        Legend label of the curve when ``errors`` is an array (ignored for a
+        dict, whose keys are the labels).
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the plot (the figure of ``ax`` if given).
+
+    Raises
+    ------
+    ValueError
+        If an error curve is not 1-D, is empty, holds NaN or infinity or lies
+        outside [0, 1]; if ``errors`` is an empty dict; if ``rate_error`` is
+        not a number in [0, 1]; if ``dt`` is not positive; or if ``ax`` is
+        not an Axes.
+    """
+    if isinstance(errors, Mapping):
+        if not errors:
+            raise ValueError(
+                "errors must hold at least one curve; received an empty dict"
+            )
+        curves = {
+            str(key): _check_errors(value, f"errors[{key!r}]")
+            for key, value in errors.items()
+        }
+    else:
+        curves = {str(label): _check_errors(errors, "errors")}
+
+    if rate_error is not None and (
+        isinstance(rate_error, bool)
+        or not isinstance(rate_error, Real)
+        or not 0 <= rate_error <= 1
+    ):
+        raise ValueError(
+            "rate_error must be a fraction in [0, 1] (not percent); "
+            f"received {rate_error!r}"
+        )
+    if dt is not None:
+        dt = _check_positive_real(dt, "dt")
+    _check_ax(ax)
+
+    fig, ax = _figure_and_axes(ax, figsize=(6.0, 4.0))
+    for curve_label, curve in curves.items():
+        steps = np.arange(1, curve.size + 1)
+        x = steps if dt is None else steps * dt * 1000.0
+        # A marker per point helps when there are only a handful of steps.
+        marker = "o" if curve.size <= 40 else None
+        ax.plot(x, curve * 100.0, marker=marker, markersize=3, label=curve_label)
+    if rate_error is not None:
+        ax.axhline(rate_error * 100.0, color="black", linestyle="--", label="rate mode")
+
+    ax.set_xlabel("timesteps" if dt is None else "simulated time (ms)")
+    ax.set_ylabel("classification error (%)")
+    # Errors are percentages, so anchor at 0 to keep curves comparable by eye.
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best")
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Output probes over time
+# ---------------------------------------------------------------------------
+
+
+def _check_images(images) -> np.ndarray:
+    """Validate images; return them as (batch, H, W) or (batch, H, W, 3)."""
+    array = _as_float_array(images, "images")
+    shape_ok = array.ndim == 3 or (array.ndim == 4 and array.shape[-1] in (1, 3))
+    if not shape_ok:
+        raise ValueError(
+            "images must have shape (batch, H, W), (batch, H, W, 1) or "
+            f"(batch, H, W, 3); received shape {tuple(array.shape)}"
+        )
+    _check_not_empty(array, "images")
+    _check_finite(array, "images")
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    return array
+
+
+def plot_output_probes(
+    images,
+    probes,
+    *,
+    labels=None,
+    class_names=None,
+    dt=0.001,
+    n_images=None,
+) -> Figure:
+    """Plot input images beside the network's output probe over time.
+
+    One row per image, as in NengoDL's spiking-MNIST example: on the left the
+    image, on the right one line per class showing how the (usually synapse
+    filtered) output evolves during the simulation. A well-converted network
+    shows the true class rising above the others after a few steps.
+
+    Parameters
+    ----------
+    images : array_like of shape (batch, H, W), (batch, H, W, 1) or (batch, H, W, 3)
+        Input images. Single-channel images are shown in grayscale.
+    probes : array_like of shape (batch, n_steps, n_classes)
+        Output probe for each image at each simulation step.
+    labels : array_like of int, optional
+        True class index of each image, with ``batch`` elements (shape
+        (batch,) or e.g. (batch, 1)). Shown as the title of each image.
+    class_names : sequence of str, optional
+        Name of each class, ``n_classes`` long. Used in the legend and image
+        titles; defaults to the class indices.
+    dt : float, default 0.001
+        Simulation timestep in seconds; step ``k`` (0-based) is plotted at
+        ``(k + 1) * dt`` seconds.
+    n_images : int, optional
+        Number of images (rows) to show, the first ones. Defaults to all.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Figure with ``2 * n_images`` axes: image, probe, image, probe, ...
+
+    Raises
+    ------
+    ValueError
+        If ``images`` or ``probes`` has the wrong number of dimensions, is
+        empty or holds NaN; if their batch sizes differ; if ``labels`` does
+        not hold one valid class index per image; if ``class_names`` does not
+        have ``n_classes`` entries; if ``dt`` is not positive; or if
+        ``n_images`` is not an integer in [1, batch].
+    """
+    images = _check_images(images)
+    probes = _as_float_array(probes, "probes")
+    if probes.ndim != 3:
+        raise ValueError(
+            "probes must have shape (batch, n_steps, n_classes); received shape "
+            f"{tuple(probes.shape)}"
+        )
+    _check_not_empty(probes, "probes")
+    _check_finite(probes, "probes")
+    batch, n_steps, n_classes = probes.shape
+    if images.shape[0] != batch:
+        raise ValueError(
+            "images and probes must have the same batch size; received "
+            f"{images.shape[0]} images and probes for {batch} "
+            f"(shapes {tuple(images.shape)} and {tuple(probes.shape)})"
+        )
+
+    if labels is not None:
+        labels_array = np.asarray(labels)
+        if labels_array.size != batch:
+            raise ValueError(
+                f"labels must hold one class index per image ({batch}); "
+                f"received shape {tuple(labels_array.shape)}"
+            )
+        labels_array = labels_array.reshape(batch)
+        is_integral = np.issubdtype(labels_array.dtype, np.integer) or (
+            np.issubdtype(labels_array.dtype, np.floating)
+            and np.all(np.mod(labels_array, 1) == 0)
+        )
+        if not is_integral or labels_array.min() < 0 or labels_array.max() >= n_classes:
+            raise ValueError(
+                f"labels must be integer class indices in [0, {n_classes - 1}]; "
+                f"received values {labels_array[:5].tolist()}"
+                + ("..." if batch > 5 else "")
+            )
+        labels_array = labels_array.astype(int)
+
+    if class_names is None:
+        names = [str(i) for i in range(n_classes)]
+    else:
+        if isinstance(class_names, str) or not isinstance(class_names, Sequence):
+            raise ValueError(
+                "class_names must be a sequence of strings; received "
+                f"{type(class_names).__name__}"
+            )
+        if len(class_names) != n_classes:
+            raise ValueError(
+                f"class_names must have one name per class ({n_classes}, the "
+                f"last axis of probes); received {len(class_names)}"
+            )
+        names = [str(name) for name in class_names]
+
+    dt = _check_positive_real(dt, "dt")
+    if n_images is None:
+        n_images = batch
+    else:
+        n_images = _check_positive_int(n_images, "n_images")
+        if n_images > batch:
+            raise ValueError(
+                f"n_images must be at most the batch size ({batch}); "
+                f"received {n_images}"
+            )
+
+    times = (np.arange(n_steps) + 1) * dt
+    fig = Figure(figsize=(8.0, 2.2 * n_images + 0.3), layout="constrained")
+    # The image column is narrow: the probe traces need the width, not the image.
+    grid = fig.add_gridspec(n_images, 2, width_ratios=(1, 3.5))
+    probe_axes = []
+    for row in range(n_images):
+        image_ax = fig.add_subplot(grid[row, 0])
+        image = images[row]
+        if image.ndim == 2:
+            image_ax.imshow(image, cmap="gray", interpolation="nearest")
+        else:
+            # RGB needs [0, 1]; rescale per image rather than silently clipping.
+            low, high = image.min(), image.max()
+            scaled = (image - low) / (high - low) if high > low else image * 0
+            image_ax.imshow(scaled, interpolation="nearest")
+        image_ax.set_xticks([])
+        image_ax.set_yticks([])
+        if labels is not None:
+            image_ax.set_title(f"label: {names[labels_array[row]]}")
+
+        # Share x so every row reads on the same time scale.
+        share = probe_axes[0] if probe_axes else None
+        probe_ax = fig.add_subplot(grid[row, 1], sharex=share)
+        for cls in range(n_classes):
+            # Thicken the true class's trace so the eye finds it immediately.
+            is_true = labels is not None and cls == labels_array[row]
+            probe_ax.plot(
+                times,
+                probes[row, :, cls],
+                label=names[cls],
+                linewidth=2.5 if is_true else 1.2,
+                zorder=3 if is_true else 2,
+            )
+        probe_ax.set_ylabel("output")
+        probe_ax.grid(True, alpha=0.3)
+        probe_axes.append(probe_ax)
+        if row < n_images - 1:
+            probe_ax.tick_params(labelbottom=False)
+
+    probe_axes[-1].set_xlabel("time (s)")
+    probe_axes[0].set_xlim(0.0, times[-1])
+    # One figure-level legend for all rows, outside the axes so it never hides
+    # a trace; attaching it to the first axes would stretch that row's gap.
+    fig.legend(
+        # Uniform-width proxies: the true-class line of row 0 is drawn thicker,
+        # and the legend should not suggest that class is special everywhere.
+        handles=[
+            Line2D([], [], color=line.get_color(), label=line.get_label())
+            for line in probe_axes[0].get_lines()
+        ],
+        loc="outside right upper",
+        title="class",
+        fontsize="small",
+        ncols=1 if n_classes <= 12 else 2,
+    )
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Spike raster
+# ---------------------------------------------------------------------------
+
+
+def plot_spike_raster(
+    spikes,
+    *,
+    dt=0.001,
+    ax=None,
+    max_neurons=100,
+    title=None,
+) -> Figure:
+    """Plot a spike raster of the first neurons of a layer.
+
+    Parameters
+    ----------
+    spikes : array_like of shape (n_steps, n_neurons)
+        Spikes per step and neuron, as counts, amplitudes or booleans; any
+        value > 0 counts as (at least) one spike in that step and is drawn as
+        one tick. Flatten multi-dimensional layers to ``n_neurons`` first.
+    dt : float, default 0.001
+        Simulation timestep in seconds; step ``k`` (0-based) is drawn at
+        ``(k + 1) * dt`` seconds.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into. By default a new figure is created.
+    max_neurons : int, default 100
+        Draw at most this many neurons, the first ones (indices
+        ``0 .. max_neurons - 1``).
+    title : str, optional
+        Axes title. Defaults to a note of how many neurons are shown.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the raster (the figure of ``ax`` if given).
+
+    Raises
+    ------
+    ValueError
+        If ``spikes`` is not 2-D, is empty or holds NaN; if ``dt`` is not
+        positive; if ``max_neurons`` is not a positive integer; or if ``ax``
+        is not an Axes.
+    """
+    spikes = _as_float_array(spikes, "spikes")
+    if spikes.ndim != 2:
+        raise ValueError(
+            "spikes must be 2-D with shape (n_steps, n_neurons); received shape "
+            f"{tuple(spikes.shape)}"
+        )
+    _check_not_empty(spikes, "spikes")
+    # Infinity would still be a spike, but NaN has no meaning here.
+    if np.isnan(spikes).any():
+        raise ValueError(
+            f"spikes must not hold NaN; received {int(np.isnan(spikes).sum())} "
+            "NaN value(s)"
+        )
+    dt = _check_positive_real(dt, "dt")
+    max_neurons = _check_positive_int(max_neurons, "max_neurons")
+    _check_ax(ax)
+
+    n_steps, n_neurons = spikes.shape
+    n_shown = min(n_neurons, max_neurons)
+    steps, neurons = np.nonzero(spikes[:, :n_shown] > 0)
+    times = (steps + 1) * dt
+
+    fig, ax = _figure_and_axes(ax, figsize=(7.0, 4.0))
+    # Scale tick height with the number of rows so ticks neither overlap nor
+    # vanish; "|" markers are sized in points, the axes is roughly 250 pt tall.
+    tick_points = float(np.clip(250.0 / n_shown, 1.0, 12.0))
+    ax.scatter(
+        times,
+        neurons,
+        marker="|",
+        s=tick_points**2,
+        linewidths=max(0.5, min(1.5, tick_points / 6)),
+        color="black",
+    )
+    # Half a step of margin so ticks in the last step are not cut in half.
+    ax.set_xlim(0.0, (n_steps + 0.5) * dt)
+    ax.set_ylim(-0.5, n_shown - 0.5)
+    # Neuron indices are integers; stop matplotlib labelling rows 2.5, 7.5, ...
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("neuron index")
+    if title is None:
+        if n_shown < n_neurons:
+            title = f"spike raster (first {n_shown} of {n_neurons} neurons)"
+        else:
+            title = f"spike raster ({n_neurons} neurons)"
+    ax.set_title(title)
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Firing-rate histograms
+# ---------------------------------------------------------------------------
+
+
+def _check_rates(rates, name: str) -> np.ndarray:
+    """Validate one layer's rates: 1-D, non-empty, finite and >= 0."""
+    array = _as_float_array(rates, name)
+    if array.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D (one firing rate per neuron, in Hz); received "
+            f"shape {tuple(array.shape)}"
+        )
+    _check_not_empty(array, name)
+    _check_finite(array, name)
+    if array.min() < 0:
+        raise ValueError(
+            f"{name} must be non-negative firing rates in Hz; received a minimum "
+            f"of {array.min():g}"
+        )
+    return array
+
+
+def _draw_rate_histogram(ax: Axes, rates: np.ndarray, bins: int) -> None:
+    """Draw one layer's histogram with its silent fraction and mean rate."""
+    # Bins start at 0 Hz, not at the lowest rate, so a layer with no silent
+    # neurons does not look as if its slowest neurons were silent.
+    ax.hist(
+        rates,
+        bins=bins,
+        range=(0.0, float(rates.max())),
+        color="tab:blue",
+        edgecolor="white",
+        linewidth=0.3,
+    )
+    silent = np.mean(rates == 0)
+    ax.text(
+        0.98,
+        0.95,
+        f"silent: {silent:.1%}\nmean: {rates.mean():.3g} Hz\nn = {rates.size}",
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize="small",
+        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
+    )
+    ax.set_ylabel("neurons")
+    # Headroom so the annotation box sits above the tallest bar.
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.3)
+
+
+def plot_rate_histogram(rates, *, ax=None, bins=50, title=None) -> Figure:
+    """Plot the distribution of per-neuron firing rates.
+
+    Each panel is annotated with the fraction of silent neurons (rate exactly
+    0), the mean rate and the number of neurons: many silent neurons or very
+    high rates are the usual signs of a badly scaled conversion.
+
+    Parameters
+    ----------
+    rates : array_like of shape (n_neurons,) or dict of str to array_like
+        Firing rate of each neuron in Hz. A dict ``{layer_name: rates}`` draws
+        one panel per layer, stacked in a column and titled by layer name.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; only for a single array (a dict needs one axes per
+        layer, so a new figure is always created).
+    bins : int, default 50
+        Number of histogram bins, spanning 0 Hz to each layer's highest rate.
+    title : str, optional
+        Axes title for a single array, or figure title for a dict.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the histogram(s) (the figure of ``ax`` if given).
+
+    Raises
+    ------
+    ValueError
+        If a rate array is not 1-D, is empty, holds NaN or infinity or has
+        negative values; if ``rates`` is an empty dict; if ``ax`` is given
+        with a dict or is not an Axes; or if ``bins`` is not a positive
+        integer.
+    """
+    bins = _check_positive_int(bins, "bins")
+    _check_ax(ax)
+
+    if not isinstance(rates, Mapping):
+        rates = _check_rates(rates, "rates")
+        fig, ax = _figure_and_axes(ax, figsize=(6.0, 4.0))
+        _draw_rate_histogram(ax, rates, bins)
+        ax.set_xlabel("firing rate (Hz)")
+        if title is not None:
+            ax.set_title(title)
+        return fig
+
+    if not rates:
+        raise ValueError("rates must hold at least one layer; received an empty dict")
+    if ax is not None:
+        raise ValueError(
+            "ax must be None when rates is a dict (one axes per layer is "
+            f"created); received an Axes with {len(rates)} layers"
+        )
+    layers = {
+        str(key): _check_rates(value, f"rates[{key!r}]") for key, value in rates.items()
+    }
+    fig = Figure(figsize=(6.0, 0.4 + 2.4 * len(layers)), layout="constrained")
+    axes = fig.subplots(len(layers), 1, squeeze=False)[:, 0]
+    for layer_ax, (name, layer_rates) in zip(axes, layers.items(), strict=True):
+        _draw_rate_histogram(layer_ax, layer_rates, bins)
+        layer_ax.set_title(name, loc="left", fontsize="medium")
+    # Layers fire at very different rates, so each keeps its own x range, but
+    # every panel gets the label so no axis is left unexplained.
+    for layer_ax in axes:
+        layer_ax.set_xlabel("firing rate (Hz)")
+    if title is not None:
+        fig.suptitle(title)
+    return fig
