@@ -3,7 +3,10 @@
 The public API is re-exported here; see the submodules for details.
 """
 
+from rateconv.converter import convert, register_converter, supported_layers
 from rateconv.layers import SoftLIF
+from rateconv.metrics import Evaluation
+from rateconv.network import SpikingNetwork, Stage
 from rateconv.neurons import (
     DT,
     LIF,
@@ -15,6 +18,7 @@ from rateconv.neurons import (
     SpikingRectifiedLinear,
     lif_gain_bias,
 )
+from rateconv.simulator import Simulator
 from rateconv.synapses import Alpha, Lowpass
 
 __version__ = "0.1.0"

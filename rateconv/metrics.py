@@ -1,0 +1,178 @@
+"""Metrics over simulator outputs: errors per step, firing rates, spike counts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+def _as_labels(y, n, name="y"):
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        y = np.argmax(y, axis=1)  # one-hot
+    y = y.reshape(len(y), -1) if y.ndim > 1 else y
+    if y.ndim != 1 and y.shape[1] != 1:
+        raise ValueError(
+            f"{name} must hold one class index per sample, shape (n,) or (n, 1), "
+            f"or one-hot labels (n, n_classes). Received: shape {np.shape(y)}"
+        )
+    y = y.reshape(-1)
+    if len(y) != n:
+        raise ValueError(
+            f"{name} must have one label per input sample: expected {n}, "
+            f"received {len(y)}"
+        )
+    return y.astype(np.int64)
+
+
+def class_scores(outputs, population_size=1):
+    """Per-class activity, grouping population-coded outputs.
+
+    Parameters
+    ----------
+    outputs : array, shape (..., n_outputs)
+        Output probe values; with ``population_size = K`` the outputs are ``C``
+        contiguous groups of ``K`` neurons, one group per class.
+    population_size : int
+        Output neurons per class.
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., n_outputs // population_size)
+        The summed activity of each class's group.
+    """
+    outputs = np.asarray(outputs)
+    n_out = outputs.shape[-1]
+    if population_size < 1 or n_out % population_size:
+        raise ValueError(
+            f"population_size must divide the number of outputs ({n_out}). "
+            f"Received: population_size={population_size}"
+        )
+    if population_size == 1:
+        return outputs
+    grouped = outputs.reshape(outputs.shape[:-1] + (-1, population_size))
+    return grouped.sum(axis=-1)
+
+
+def classification_errors(outputs, y, *, population_size=1):
+    """Classification error at every step.
+
+    Parameters
+    ----------
+    outputs : array, shape (batch, n_steps, n_outputs) or (batch, n_outputs)
+        Output probe values (rate mode: no time axis).
+    y : array, shape (batch,)
+        True class indices (or one-hot labels).
+    population_size : int
+        Output neurons per class (see `class_scores`).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_steps,) or scalar
+        Fraction of misclassified samples at each step.
+    """
+    outputs = np.asarray(outputs)
+    y = _as_labels(y, len(outputs))
+    predicted = np.argmax(class_scores(outputs, population_size), axis=-1)
+    if predicted.ndim == 2:
+        return np.mean(predicted != y[:, None], axis=0)
+    return np.float64(np.mean(predicted != y))
+
+
+@dataclasses.dataclass
+class LayerActivity:
+    """Spiking activity of one layer over an evaluation.
+
+    Attributes
+    ----------
+    n_neurons : int
+        Neurons per sample.
+    spike_count : float
+        Spikes emitted by the layer, summed over all samples and steps.
+    rates : numpy.ndarray, shape (n_neurons,)
+        Mean firing rate of each neuron, in Hz, over samples and steps.
+    """
+
+    n_neurons: int
+    spike_count: float
+    rates: np.ndarray
+
+    @property
+    def mean_rate(self):
+        """Mean firing rate over the layer's neurons, in Hz."""
+        return float(np.mean(self.rates))
+
+    @property
+    def silent_fraction(self):
+        """Fraction of neurons that never spiked."""
+        return float(np.mean(self.rates == 0))
+
+    def spikes_per_step(self, n_samples, n_steps):
+        """Mean spikes per sample per step in the whole layer."""
+        return self.spike_count / (n_samples * n_steps)
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """Result of `Simulator.evaluate`.
+
+    Attributes
+    ----------
+    error : float
+        Classification error at the last step (rate mode: the only error).
+    errors : numpy.ndarray, shape (n_steps,)
+        Error after each step 1..n_steps, from the same run (rate mode: one
+        value).
+    n_samples, n_steps : int
+    mode : str
+    activity : dict of str -> LayerActivity
+        Spiking layers' spike counts and firing rates (empty in rate mode).
+    outputs : numpy.ndarray or None
+        The output probe, shape (n_samples, n_steps, n_outputs), if requested.
+    """
+
+    error: float
+    errors: np.ndarray
+    n_samples: int
+    n_steps: int
+    mode: str
+    activity: dict = dataclasses.field(default_factory=dict)
+    outputs: np.ndarray | None = None
+
+    @property
+    def accuracy(self):
+        """``1 - error`` at the last step."""
+        return 1.0 - self.error
+
+    @property
+    def firing_rates(self):
+        """Mean firing rate (Hz) of each spiking layer, by layer name."""
+        return {name: a.mean_rate for name, a in self.activity.items()}
+
+    @property
+    def spike_counts(self):
+        """Total spikes of each spiking layer, by layer name."""
+        return {name: a.spike_count for name, a in self.activity.items()}
+
+    def to_dict(self):
+        """A JSON-serializable summary."""
+        return {
+            "mode": self.mode,
+            "n_samples": self.n_samples,
+            "n_steps": self.n_steps,
+            "error": float(self.error),
+            "accuracy": float(self.accuracy),
+            "errors_per_step": [float(e) for e in np.atleast_1d(self.errors)],
+            "layers": {
+                name: {
+                    "n_neurons": a.n_neurons,
+                    "mean_rate_hz": a.mean_rate,
+                    "silent_fraction": a.silent_fraction,
+                    "spikes_per_sample_step": a.spikes_per_step(
+                        self.n_samples, self.n_steps
+                    ),
+                }
+                for name, a in self.activity.items()
+            },
+        }
