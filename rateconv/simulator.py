@@ -32,6 +32,7 @@ from rateconv.synapses import as_synapse
 MODES = ("spiking", "rate")
 ENCODINGS = ("constant", "poisson")
 ENGINES = ("time_batched", "step")
+MAX_CHUNK_STEPS = 25
 
 
 def _apply(op, values):
@@ -68,16 +69,18 @@ def _neuron_scan(neuron, synapse, dt, n_steps, static):
 
     @tf.function(jit_compile=True)
     def scan(j, state, syn_state, mask):
-        outs = []
-        total = None
-        for t in range(n_steps):
+        # an XLA while loop: compiles once whatever the chunk length, and
+        # fuses the elementwise update of each step into one kernel
+        outs = tf.TensorArray(j.dtype, size=n_steps)
+        total = tf.zeros_like(j if static else j[0])
+        for t in tf.range(n_steps):
             out, state = neuron.step(j if static else j[t], state, dt)
-            total = out if total is None else total + out
+            total += out
             if synapse is not None:
                 out, syn_state = synapse.step(out, syn_state, dt)
-            outs.append(out)
+            outs = outs.write(t, out)
         counts = tf.tensordot(mask, total, axes=[[0], [0]]) * count_scale
-        return tf.stack(outs), state, syn_state, counts
+        return outs.stack(), state, syn_state, counts
 
     return scan
 
@@ -85,40 +88,37 @@ def _neuron_scan(neuron, synapse, dt, n_steps, static):
 def _synapse_scan(synapse, dt, n_steps):
     @tf.function(jit_compile=True)
     def scan(x, state):
-        outs = []
-        for t in range(n_steps):
+        outs = tf.TensorArray(x.dtype, size=n_steps)
+        for t in tf.range(n_steps):
             out, state = synapse.step(x[t], state, dt)
-            outs.append(out)
-        return tf.stack(outs), state
+            outs = outs.write(t, out)
+        return outs.stack(), state
 
     return scan
 
 
-def _max_pool_gate(config, x, running_sum):
-    """Spiking max pooling: per window, pass on the input whose running mean
-    (here: running sum, which ranks the same) is largest so far."""
-    pool = config["pool_size"]
-    pool = (pool, pool) if isinstance(pool, int) else tuple(pool)
-    strides = config.get("strides") or pool
-    strides = (strides, strides) if isinstance(strides, int) else tuple(strides)
-    _, idx = tf.nn.max_pool_with_argmax(
-        running_sum,
-        ksize=(1, *pool, 1),
-        strides=(1, *strides, 1),
-        padding=config.get("padding", "valid").upper(),
-        include_batch_in_index=True,
-    )
-    return tf.gather(tf.reshape(x, [-1]), idx)
+def _spiking_max_pool_step(stage, x, state):
+    """One step of spiking max pooling (see `_spiking_max_pool_chunk`)."""
+    running_sum, running_max = state
+    running_sum = running_sum + x
+    new_max = stage.op(running_sum)
+    return new_max - running_max, (running_sum, new_max)
 
 
-def _global_max_pool_gate(x, running_sum):
-    batch, channels = tf.shape(x)[0], tf.shape(x)[-1]
-    flat_sum = tf.reshape(running_sum, [batch, -1, channels])
-    idx = tf.argmax(flat_sum, axis=1, output_type=tf.int32)
-    picked = tf.experimental.numpy.take_along_axis(
-        tf.reshape(x, [batch, -1, channels]), idx[:, None, :], axis=1
-    )
-    return picked[:, 0, :]
+def _spiking_max_pool_chunk(stage, x, state, n_steps):
+    """Spiking max pooling over a chunk of time-major input ``x``.
+
+    Each window outputs the increase of the max over its inputs' running sums,
+    so the cumulative output is exactly the max of the cumulative inputs: the
+    output rate converges to the max of the input rates, and with spike inputs
+    the output is made of whole spikes.  (Gating by the current leader would
+    lose or duplicate spikes when two inputs fire at about the same rate.)
+    """
+    running_sum, running_max = state
+    sums = running_sum[None] + tf.cumsum(x, axis=0)
+    maxes = _fold(stage.op, [(sums, True)], n_steps)
+    previous = tf.concat([running_max[None], maxes[:-1]], axis=0)
+    return maxes - previous, (sums[-1], maxes[-1])
 
 
 class Simulator:
@@ -379,16 +379,6 @@ class Simulator:
                 f"probe_layers names unknown layers {unknown}; layers with "
                 f"neurons: {[s.name for s in self.network.neuron_stages]}"
             )
-        if mode == "spiking":
-            for stage in self.network.stages:
-                if stage.spiking_max_pool is not None and stage.kind not in (
-                    "MaxPooling2D",
-                    "GlobalMaxPooling2D",
-                ):
-                    raise ValueError(
-                        f"Layer '{stage.name}' ({stage.kind}) has no spiking max "
-                        "pooling; convert with max_to_avg_pool=True."
-                    )
         n = len(xs[0])
         batch = min(self.minibatch_size or 200, n)
         n_batches = math.ceil(n / batch)
@@ -493,7 +483,9 @@ class Simulator:
 
     def _chunk_length(self, batch, n_steps):
         largest = max(int(np.prod(s.output_shape)) for s in self.network.stages)
-        return int(max(1, min(n_steps, self.max_chunk_elements // (batch * largest))))
+        fit = self.max_chunk_elements // (batch * largest)
+        # the neuron loop is unrolled inside XLA: longer chunks compile slowly
+        return int(max(1, min(n_steps, fit, MAX_CHUNK_STEPS)))
 
     def _initial_states(self, batch):
         states = {}
@@ -509,7 +501,7 @@ class Simulator:
                 )
             if stage.spiking_max_pool is not None:
                 in_shape = (batch,) + tuple(self.network[stage.inputs[0]].output_shape)
-                st["pool"] = tf.zeros(in_shape)
+                st["pool"] = (tf.zeros(in_shape), tf.zeros(shape))
             states[stage.name] = st
         return states
 
@@ -581,18 +573,10 @@ class Simulator:
                         values[stage.name] = (v, False)
                         new_states[stage.name] = st
                         continue
-                    running = st["pool"]
-                    outs = []
-                    for t in range(n_chunk):
-                        running = running + x[t]
-                        if stage.kind == "MaxPooling2D":
-                            outs.append(
-                                _max_pool_gate(stage.spiking_max_pool, x[t], running)
-                            )
-                        else:
-                            outs.append(_global_max_pool_gate(x[t], running))
-                    st["pool"] = running
-                    v, is_t = tf.stack(outs), True
+                    v, st["pool"] = _spiking_max_pool_chunk(
+                        stage, x, st["pool"], n_chunk
+                    )
+                    is_t = True
                 else:
                     any_t = any(t for _, t in ins)
                     v = _fold(stage.op, ins, n_chunk)
@@ -724,11 +708,7 @@ class Simulator:
                 st = dict(states[stage.name])
                 ins = [values[n] for n in stage.inputs]
                 if stage.spiking_max_pool is not None:
-                    st["pool"] = st["pool"] + ins[0]
-                    if stage.kind == "MaxPooling2D":
-                        v = _max_pool_gate(stage.spiking_max_pool, ins[0], st["pool"])
-                    else:
-                        v = _global_max_pool_gate(ins[0], st["pool"])
+                    v, st["pool"] = _spiking_max_pool_step(stage, ins[0], st["pool"])
                 else:
                     v = _apply(stage.op, ins)
                 neuron = stage.spiking_neuron
