@@ -18,6 +18,7 @@ from rateconv.neurons import (
     SpikingRectifiedLinear,
     lif_gain_bias,
 )
+from rateconv.pretrained import load_pretrained
 from rateconv.simulator import Simulator
 from rateconv.synapses import Alpha, Lowpass
 

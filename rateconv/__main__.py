@@ -1,0 +1,5 @@
+import sys
+
+from rateconv.cli import main
+
+sys.exit(main())

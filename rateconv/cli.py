@@ -1,0 +1,348 @@
+"""Command line: ``rateconv train | evaluate | demo`` (also ``python -m rateconv``).
+
+Only this module prints and writes files; everything it calls returns data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+# keep TensorFlow's start-up chatter out of the user's terminal
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+CURVE_STEPS = (1, 2, 3, 5, 10, 15, 20, 30, 50, 100, 200, 300)
+
+
+class UsageError(Exception):
+    """A wrong argument: reported as one line, exit status 2."""
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _synapse(text):
+    if text.lower() in ("none", "0"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a time constant in seconds (> 0) or 'none', got {text!r}"
+        )
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _load_data(dataset, n_images, data_dir=None):
+    from rateconv import datasets
+    from rateconv.models import prepare_images
+
+    if dataset == "fashion_mnist_sample":
+        x, y = datasets.load_fashion_mnist_sample()
+    else:
+        _, (x, y) = datasets.load_dataset(dataset, path=data_dir)
+    if n_images is not None:
+        x, y = x[:n_images], y[:n_images]
+    return prepare_images(x), y
+
+
+def _load_model(spec):
+    import keras
+
+    from rateconv.pretrained import available, load_pretrained
+
+    path = Path(spec)
+    if path.suffix == ".keras" or path.exists():
+        if not path.is_file():
+            raise UsageError(f"model file not found: {spec}")
+        try:
+            return keras.models.load_model(path)
+        except Exception as e:
+            raise UsageError(f"could not load {spec} as a Keras model: {e}") from e
+    if spec in available():
+        return load_pretrained(spec)
+    raise UsageError(
+        f"MODEL must be a .keras file or a pretrained name {available()}; got {spec!r}"
+    )
+
+
+def _error_table(evaluation, rate_error):
+    lines = [f"  rate mode error:           {100 * rate_error:6.2f}%"]
+    errors = evaluation.errors
+    lines.append(
+        f"  spiking error at step {len(errors):<4d} {100 * errors[-1]:6.2f}%  "
+        f"(probe filtered, read at the last step)"
+    )
+    lines.append("  error vs steps:")
+    for n in CURVE_STEPS:
+        if n <= len(errors):
+            lines.append(f"    {n:4d} steps  {100 * errors[n - 1]:6.2f}%")
+    lines.append("  firing rates (Hz, mean over neurons):")
+    for name, activity in evaluation.activity.items():
+        lines.append(
+            f"    {name:10s} {activity.mean_rate:7.2f}  "
+            f"({100 * activity.silent_fraction:.0f}% silent, "
+            f"{activity.n_neurons} neurons)"
+        )
+    return "\n".join(lines)
+
+
+def _run_evaluation(model, x, y, args):
+    import rateconv
+
+    net = rateconv.convert(
+        model, synapse=args.synapse, scale_firing_rates=args.scale_firing_rates
+    )
+    sim = rateconv.Simulator(net, minibatch_size=args.minibatch_size)
+    start = time.perf_counter()
+    rate = sim.evaluate(x, y, mode="rate")
+    spiking = sim.evaluate(
+        x,
+        y,
+        n_steps=args.n_steps,
+        probe_synapse=args.probe_synapse,
+        return_outputs=args.plot is not None,
+    )
+    return rate, spiking, time.perf_counter() - start
+
+
+def _save_plots(path, x, y, rate, spiking, dt, class_names=None):
+    from rateconv import plots
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = plots.plot_error_vs_steps(
+        spiking.errors, rate_error=rate.error, title="Spiking error vs timesteps"
+    )
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    probes_path = path.with_name(path.stem + "_probes" + path.suffix)
+    n = min(4, len(x))
+    fig = plots.plot_output_probes(
+        x[:n], spiking.outputs[:n], labels=y[:n], class_names=class_names, dt=dt
+    )
+    fig.savefig(probes_path, dpi=100, bbox_inches="tight")
+    return [path, probes_path]
+
+
+def cmd_evaluate(args):
+    from rateconv import datasets
+
+    model = _load_model(args.model)
+    x, y = _load_data(args.dataset, args.n_images, args.data_dir)
+    rate, spiking, seconds = _run_evaluation(model, x, y, args)
+    if args.json:
+        out = {
+            "model": args.model,
+            "dataset": args.dataset,
+            "n_images": len(x),
+            "synapse": args.synapse,
+            "probe_synapse": args.probe_synapse,
+            "scale_firing_rates": args.scale_firing_rates,
+            "rate_error": rate.error,
+            "spiking": spiking.to_dict(),
+            "seconds": seconds,
+        }
+        print(json.dumps(out, indent=2))
+    else:
+        print(
+            f"{args.model} on {len(x)} images of {args.dataset}, {args.n_steps} steps "
+            f"({seconds:.1f} s)"
+        )
+        print(_error_table(spiking, rate.error))
+    if args.plot:
+        names = datasets.FASHION_MNIST_CLASSES if "fashion" in args.dataset else None
+        for p in _save_plots(args.plot, x, y, rate, spiking, 0.001, names):
+            print(f"wrote {p}", file=sys.stderr if args.json else sys.stdout)
+
+
+def cmd_demo(args):
+    from rateconv import datasets
+    from rateconv.pretrained import DEFAULT_NAME, load_pretrained, read_manifest
+
+    if args.dataset == "auto":
+        try:
+            datasets.load_fashion_mnist(download=False)
+            args.dataset = "fashion_mnist"
+        except FileNotFoundError:
+            args.dataset = "fashion_mnist_sample"
+    entry = read_manifest()[DEFAULT_NAME]
+    model = load_pretrained(DEFAULT_NAME)
+    x, y = _load_data(args.dataset, args.n_images, None)
+    print(
+        f"rateconv demo: pretrained '{DEFAULT_NAME}' ({entry.get('description', '')})"
+    )
+    print(
+        f"converted to spiking LIF, {args.n_steps} steps of 1 ms, probe lowpass "
+        f"{args.probe_synapse} s, on {len(x)} test images ({args.dataset})"
+    )
+    rate, spiking, seconds = _run_evaluation(model, x, y, args)
+    print(_error_table(spiking, rate.error))
+    print(
+        f"  simulated {len(x) * args.n_steps} image-steps in {seconds:.1f} s "
+        f"({len(x) * args.n_steps / seconds:.0f} image-steps/s, incl. rate pass)"
+    )
+    if args.plot:
+        for p in _save_plots(
+            args.plot, x, y, rate, spiking, 0.001, datasets.FASHION_MNIST_CLASSES
+        ):
+            print(f"wrote {p}")
+
+
+def cmd_train(args):
+    import keras
+
+    from rateconv import datasets
+    from rateconv.models import reference_network, train_classifier
+
+    (x_train, y_train), (x_test, y_test) = datasets.load_dataset(
+        args.dataset, path=args.data_dir
+    )
+    if x_train is None:
+        raise UsageError(f"dataset {args.dataset!r} has no training split")
+    if args.n_images:
+        x_train, y_train = x_train[: args.n_images], y_train[: args.n_images]
+    model = reference_network(
+        x_train.shape[1:] + (1,) if x_train.ndim == 3 else x_train.shape[1:],
+        activation=args.activation,
+    )
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    history = train_classifier(
+        model,
+        x_train,
+        y_train,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    seconds = time.perf_counter() - start
+    model.save(output)
+    from rateconv.models import prepare_images
+
+    _, accuracy = model.evaluate(prepare_images(x_test), y_test, verbose=0)[:2]
+    info = {
+        "dataset": args.dataset,
+        "activation": args.activation,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "seed": args.seed,
+        "train_seconds": round(seconds, 1),
+        "final_loss": float(history.history["loss"][-1]),
+        "test_error": 1 - float(accuracy),
+        "keras_version": keras.__version__,
+    }
+    output.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    print(f"wrote {output} (test error {100 * info['test_error']:.2f}%)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="rateconv",
+        description="Convert trained Keras networks to spiking networks and "
+        "evaluate them.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    datasets_choices = ["fashion_mnist", "fashion_mnist_sample", "mnist"]
+
+    def sim_options(p, n_steps=30):
+        p.add_argument("--n-steps", type=_positive_int, default=n_steps)
+        p.add_argument(
+            "--synapse",
+            type=_synapse,
+            default=None,
+            help="lowpass on connections leaving spiking layers, s (default none)",
+        )
+        p.add_argument(
+            "--probe-synapse",
+            type=_synapse,
+            default=0.1,
+            help="lowpass on the output probe, s (default 0.1)",
+        )
+        p.add_argument("--scale-firing-rates", type=_positive_float, default=1.0)
+        p.add_argument("--n-images", type=_positive_int, default=None)
+        p.add_argument("--minibatch-size", type=_positive_int, default=None)
+
+    p = sub.add_parser("demo", help="evaluate the shipped pretrained network")
+    sim_options(p)
+    p.add_argument(
+        "--dataset",
+        choices=["auto"] + datasets_choices[:2],
+        default="fashion_mnist_sample",
+        help="test images: the shipped 2,000-image sample (default), the full "
+        "test set if installed, or 'auto' (full set when found)",
+    )
+    p.add_argument("--plot", default="rateconv_demo.png", help="figure path")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("evaluate", help="convert a Keras model and evaluate it")
+    p.add_argument("model", help="a .keras file or a pretrained name")
+    sim_options(p)
+    p.add_argument("--dataset", choices=datasets_choices, default="fashion_mnist")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--plot", default=None, help="write figures to this path")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train the reference network in rate mode")
+    p.add_argument(
+        "--dataset", choices=["fashion_mnist", "mnist"], default="fashion_mnist"
+    )
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--activation", choices=["softlif", "relu"], default="softlif")
+    p.add_argument("--epochs", type=_positive_int, default=18)
+    p.add_argument("--batch-size", type=_positive_int, default=128)
+    p.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-images", type=_positive_int, default=None)
+    p.add_argument("--output", "-o", default="reference.keras")
+    p.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status (set RATECONV_DEBUG=1 for
+    tracebacks instead of one-line errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (UsageError, ValueError, TypeError, FileNotFoundError) as e:
+        if os.environ.get("RATECONV_DEBUG"):
+            raise
+        print(f"rateconv {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

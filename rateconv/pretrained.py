@@ -1,0 +1,164 @@
+"""Registry of the trained networks shipped in ``pretrained/``.
+
+``pretrained/manifest.json`` describes each network: its file, sha256, dataset,
+architecture, training settings and the errors measured on the test set.
+`load_pretrained` verifies the checksum and the architecture before returning
+the Keras model, so a corrupt or swapped file is an error, never a silently
+different network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import keras
+
+PRETRAINED_DIR_ENV = "RATECONV_PRETRAINED_DIR"
+"""Environment variable naming a directory with ``manifest.json`` and weights."""
+MANIFEST = "manifest.json"
+DEFAULT_NAME = "fashion_mnist_softlif"
+"""The network the demo uses: the reference network with soft-LIF neurons."""
+
+
+def pretrained_dir():
+    """The directory holding ``manifest.json``.
+
+    ``$RATECONV_PRETRAINED_DIR`` if set, else ``pretrained/`` next to the
+    ``rateconv`` package (a source checkout or editable install).
+    """
+    env = os.environ.get(PRETRAINED_DIR_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "pretrained"
+
+
+def sha256(path):
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(directory=None):
+    """The manifest as a dict ``{name: entry}``."""
+    directory = Path(directory) if directory else pretrained_dir()
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No pretrained manifest at {path}. rateconv looks in "
+            f"${PRETRAINED_DIR_ENV} or in pretrained/ beside the package: run from "
+            "a source checkout installed with `pip install -e .`, or set "
+            f"{PRETRAINED_DIR_ENV} to the directory holding {MANIFEST}."
+        )
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(
+            f"{path} is not valid JSON ({e}); restore it from the repository."
+        ) from e
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), dict):
+        raise ValueError(
+            f"{path} has no 'models' table; restore it from the repository."
+        )
+    return manifest["models"]
+
+
+def available():
+    """Names of the shipped pretrained networks."""
+    return sorted(read_manifest())
+
+
+def architecture_of(model):
+    """A list describing a model's layers: ``[class name, output shape]``.
+
+    Stored in the manifest and compared on load.
+    """
+    return [
+        [type(layer).__name__, list(layer.output.shape[1:])] for layer in model.layers
+    ]
+
+
+def load_pretrained(name=DEFAULT_NAME, *, directory=None):
+    """Load a shipped pretrained Keras model after verifying it.
+
+    Parameters
+    ----------
+    name : str
+        A name from `available` (default: the soft-LIF reference network trained
+        on Fashion-MNIST).
+    directory : str or Path or None
+        Where the manifest and weights are (default: `pretrained_dir`).
+
+    Returns
+    -------
+    keras.Model
+
+    Raises
+    ------
+    ValueError
+        Unknown name, checksum mismatch (corrupt or modified file), unreadable
+        file or an architecture that differs from the manifest's.
+    FileNotFoundError
+        The manifest or the weight file is missing.
+    """
+    directory = Path(directory) if directory else pretrained_dir()
+    models = read_manifest(directory)
+    if name not in models:
+        raise ValueError(
+            f"Unknown pretrained network {name!r}. Available: {sorted(models)}"
+        )
+    entry = models[name]
+    path = directory / entry["file"]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Pretrained weights for {name!r} are missing: {path}. Restore the file "
+            "from the repository (git checkout -- pretrained/) or retrain it with "
+            "`rateconv train` (see the manifest for the settings)."
+        )
+    actual = sha256(path)
+    if actual != entry["sha256"]:
+        raise ValueError(
+            f"Checksum mismatch for {path}: expected sha256 {entry['sha256']}, "
+            f"found {actual}. The file is corrupt or was modified; restore it from "
+            "the repository (git checkout -- pretrained/)."
+        )
+    try:
+        model = keras.models.load_model(path)
+    except Exception as e:  # keras raises many types for a bad archive
+        raise ValueError(
+            f"Could not load {path} as a Keras model ({type(e).__name__}: {e})."
+        ) from e
+    expected = entry.get("architecture")
+    if expected is not None and architecture_of(model) != expected:
+        raise ValueError(
+            f"{path} does not have the architecture recorded for {name!r} in the "
+            f"manifest: expected {expected}, found {architecture_of(model)}."
+        )
+    return model
+
+
+def register_pretrained(model_path, name, *, directory=None, **info):
+    """Add or update a manifest entry for a trained model file.
+
+    Computes its sha256 and architecture; ``info`` (dataset, training settings,
+    measured errors ...) is stored as given.
+    """
+    directory = Path(directory) if directory else pretrained_dir()
+    model_path = Path(model_path)
+    model = keras.models.load_model(model_path)
+    path = directory / MANIFEST
+    manifest = json.loads(path.read_text()) if path.is_file() else {"models": {}}
+    manifest["models"][name] = {
+        "file": os.path.relpath(model_path, directory),
+        "sha256": sha256(model_path),
+        "architecture": architecture_of(model),
+        "n_params": int(model.count_params()),
+        **info,
+    }
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest["models"][name]
