@@ -163,16 +163,33 @@ def _convert_weighted(layer, ctx):
     keras.layers.Cropping1D,
     keras.layers.Cropping2D,
     keras.layers.Cropping3D,
-    keras.layers.Add,
-    keras.layers.Subtract,
-    keras.layers.Average,
-    keras.layers.Concatenate,
     keras.layers.BatchNormalization,
     keras.layers.Rescaling,
 )
 def _convert_linear(layer, ctx):
     """Layers that are linear or affine in their inputs: run as they are."""
     return dict(op=layer)
+
+
+@dataclasses.dataclass(frozen=True)
+class _MergeOp:
+    """A Keras merge layer, which takes a list, called as ``op(*tensors)``."""
+
+    layer: keras.layers.Layer
+
+    def __call__(self, *tensors):
+        return self.layer(list(tensors))
+
+
+@register_converter(
+    keras.layers.Add,
+    keras.layers.Subtract,
+    keras.layers.Average,
+    keras.layers.Concatenate,
+)
+def _convert_merge(layer, ctx):
+    """Linear merges of several inputs (`Stage.op` takes them as arguments)."""
+    return dict(op=_MergeOp(layer))
 
 
 @register_converter(keras.layers.UpSampling1D, keras.layers.UpSampling2D)
@@ -315,7 +332,11 @@ class _SequentialInput:
 def _model_graph(model):
     """``[(layer, input_names)]`` in topological order, inputs, outputs."""
     if isinstance(model, keras.Sequential):
-        if not model.inputs:
+        try:
+            built_inputs = model.inputs
+        except (AttributeError, ValueError):  # Keras raises when unbuilt
+            built_inputs = None
+        if not built_inputs:
             raise ValueError(
                 f"Model '{model.name}' is not built: give it an input shape "
                 "(keras.Input(shape=...) as its first layer) or call it on data "
@@ -441,8 +462,10 @@ def convert(
         (a float is a lowpass time constant in seconds).
     max_to_avg_pool : bool
         Replace max pooling by average pooling (in rate and spiking mode).
-        Otherwise max pooling is exact in rate mode and, in spiking mode, passes
-        on per window the input with the largest running mean.
+        Otherwise max pooling is exact in rate mode and, in spiking mode, each
+        window outputs the increase of the running maximum of its inputs'
+        cumulative sums, so its time-average converges to the max of the input
+        rates (exact over a run; a spike may be delayed, never invented).
     fold_batch_norm : bool
         Fold inference-mode batch normalization into the preceding Dense/Conv
         layer where there is one (exact up to float rounding).
