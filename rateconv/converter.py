@@ -22,7 +22,7 @@ import numpy as np
 
 from rateconv import neurons
 from rateconv.layers import SoftLIF
-from rateconv.network import SpikingNetwork, Stage
+from rateconv.network import INITIAL_STATES, SpikingNetwork, Stage
 from rateconv.synapses import as_synapse
 
 _REGISTRY = {}
@@ -439,6 +439,8 @@ def convert(
     synapse=None,
     max_to_avg_pool=False,
     fold_batch_norm=True,
+    reset=None,
+    initial_state=None,
 ):
     """Convert a Keras 3 model into a `SpikingNetwork`.
 
@@ -469,6 +471,17 @@ def convert(
     fold_batch_norm : bool
         Fold inference-mode batch normalization into the preceding Dense/Conv
         layer where there is one (exact up to float rounding).
+    reset : {None, "zero", "subtract"}
+        Voltage after a spike for every spiking neuron (LIF and IF alike).
+        None keeps each type's default: zero for LIF (as in Nengo), subtraction
+        for IF (unbiased rates, Rueckauer et al. 2017).  Subtraction keeps the
+        charge above threshold and helps accuracy at few steps.
+    initial_state : {None, "zero", "half", "uniform"}
+        Membrane voltage at the start of a run, as a fraction of threshold:
+        0, 0.5, or uniform in [0, 1) drawn from the simulation seed.  Half
+        threshold removes the rounding bias of the first spikes (Bu et al. 2022)
+        and so cuts the error at few steps.  None keeps each layer's converter
+        default (zero, half for quantized ReLU).  Rate mode is unaffected.
 
     Returns
     -------
@@ -476,6 +489,15 @@ def convert(
     """
     swap_activations = dict(swap_activations or {})
     synapse = as_synapse(synapse, "synapse")
+    if reset not in (None, "zero", "subtract"):
+        raise ValueError(
+            f"reset must be None, 'zero' or 'subtract'. Received: reset={reset!r}"
+        )
+    if initial_state not in (None,) + INITIAL_STATES:
+        raise ValueError(
+            f"initial_state must be None or one of {INITIAL_STATES}. "
+            f"Received: initial_state={initial_state!r}"
+        )
     graph, input_names, output_names = _model_graph(model)
     ctx = _Context(swap_activations, bool(max_to_avg_pool), set(output_names))
 
@@ -549,6 +571,12 @@ def convert(
                 alias[layer.name] = prev.name
                 continue
         if stage.spiking_neuron is not None:
+            if reset is not None and hasattr(stage.spiking_neuron, "reset"):
+                stage.spiking_neuron = dataclasses.replace(
+                    stage.spiking_neuron, reset=reset
+                )
+            if initial_state is not None:
+                stage.initial_state = initial_state
             k = scales.get(layer.name, 1.0)
             if k != 1.0:
                 if not stage.rate_neuron.is_linear_in_scale:

@@ -14,6 +14,9 @@ import dataclasses
 from rateconv.neurons import NeuronType
 from rateconv.synapses import Lowpass
 
+INITIAL_STATES = ("zero", "half", "uniform")
+"""Choices for a neuron stage's initial membrane voltage (fraction of threshold)."""
+
 
 @dataclasses.dataclass
 class Stage:
@@ -42,7 +45,10 @@ class Stage:
         than to its spikes, e.g. a softmax on the last layer.
     spiking_max_pool : dict or None
         For max pooling in spiking mode: the pooling parameters; the stage
-        passes on, per window, the input with the largest running mean.
+        outputs the increase of the running max of its inputs' cumulative sums.
+    initial_state : {"zero", "half", "uniform"}
+        Initial membrane voltage of the spiking neurons, as a fraction of
+        threshold (uniform: random in [0, 1), from the simulation seed).
     """
 
     name: str
@@ -55,6 +61,7 @@ class Stage:
     synapse: Lowpass | None = None
     readout: object = None
     spiking_max_pool: dict | None = None
+    initial_state: str = "zero"
 
     @property
     def is_input(self):

@@ -39,6 +39,13 @@ def _check_positive(name, value):
         )
 
 
+def _check_reset(reset):
+    if reset not in ("zero", "subtract"):
+        raise ValueError(
+            f"reset must be 'zero' or 'subtract'. Received: reset={reset!r}"
+        )
+
+
 def _check_lif_params(tau_rc, tau_ref, amplitude):
     _check_positive("tau_rc", tau_rc)
     if not (isinstance(tau_ref, (int, float)) and 0 <= tau_ref < math.inf):
@@ -179,14 +186,16 @@ def relu_rate(j, *, amplitude=1.0):
     return ops.relu(j) * amplitude
 
 
-def if_step(j, voltage, *, dt=DT, amplitude=1.0):
+def if_step(j, voltage, *, dt=DT, amplitude=1.0, reset="subtract"):
     """Advance integrate-and-fire (spiking ReLU) neurons by one step.
 
-    ``voltage += j * dt``; every whole unit of voltage is a spike and is
-    subtracted (reset by subtraction keeps the residue, so the mean output equals
-    ``max(j, 0) * amplitude`` and several spikes per step are possible when
-    ``j * dt > 1``).  The voltage is not clipped at 0, so a time-varying input is
-    integrated without rectifying each step.
+    ``voltage += j * dt``; every whole unit of voltage is a spike.  With
+    ``reset="subtract"`` the spikes are subtracted (the residue is kept, so the
+    mean output equals ``max(j, 0) * amplitude`` and several spikes per step are
+    possible when ``j * dt > 1``); with ``reset="zero"`` a neuron that spiked
+    restarts from 0, losing the residue (a rate below ``max(j, 0)``, as in
+    Rueckauer et al. 2017).  The voltage is not clipped at 0, so a time-varying
+    input is integrated without rectifying each step.
 
     Returns
     -------
@@ -195,7 +204,10 @@ def if_step(j, voltage, *, dt=DT, amplitude=1.0):
     """
     voltage = voltage + j * dt
     n_spikes = ops.maximum(ops.floor(voltage), 0.0)
-    voltage = voltage - n_spikes
+    if reset == "zero":
+        voltage = ops.where(n_spikes > 0, ops.zeros_like(voltage), voltage)
+    else:
+        voltage = voltage - n_spikes
     return n_spikes * (amplitude / dt), voltage
 
 
@@ -287,14 +299,28 @@ class RectifiedLinear(NeuronType):
 class SpikingRectifiedLinear(RectifiedLinear):
     """Integrate-and-fire neuron whose mean rate is ``max(J, 0) * amplitude``.
 
-    State: ``voltage``.  Reset by subtraction (see `if_step`).
+    State: ``voltage``.
+
+    Parameters
+    ----------
+    reset : {"subtract", "zero"}
+        Voltage after a spike: the residue above threshold (default, unbiased)
+        or 0 (see `if_step`).
     """
+
+    reset: str = "subtract"
 
     spiking = True
     state_names = ("voltage",)
 
+    def __post_init__(self):
+        super().__post_init__()
+        _check_reset(self.reset)
+
     def as_rate(self):
-        return RectifiedLinear(**dataclasses.asdict(self))
+        params = dataclasses.asdict(self)
+        params.pop("reset")
+        return RectifiedLinear(**params)
 
     def as_spiking(self):
         return self
@@ -303,7 +329,11 @@ class SpikingRectifiedLinear(RectifiedLinear):
         """One step: returns ``(output, new_state)``; state is a tuple."""
         (voltage,) = state
         out, voltage = if_step(
-            self.current(x), voltage, dt=dt, amplitude=self.amplitude
+            self.current(x),
+            voltage,
+            dt=dt,
+            amplitude=self.amplitude,
+            reset=self.reset,
         )
         return out, (voltage,)
 
@@ -366,10 +396,7 @@ class LIF(LIFRate):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.reset not in ("zero", "subtract"):
-            raise ValueError(
-                f"reset must be 'zero' or 'subtract'. Received: reset={self.reset!r}"
-            )
+        _check_reset(self.reset)
 
     def as_rate(self):
         params = dataclasses.asdict(self)

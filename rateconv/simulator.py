@@ -281,7 +281,8 @@ class Simulator:
             unit spike at each step (Bernoulli rate coding, as snnTorch's
             ``spikegen.rate``), seeded by ``seed``.
         seed : int
-            Seed of the input encoding.
+            Seed of the input encoding and of random initial voltages
+            (``initial_state="uniform"`` in `rateconv.convert`).
         probe_layers : list of str or None
             Layers whose raw spiking output to return as well.
 
@@ -487,15 +488,24 @@ class Simulator:
         # the neuron loop is unrolled inside XLA: longer chunks compile slowly
         return int(max(1, min(n_steps, fit, MAX_CHUNK_STEPS)))
 
-    def _initial_states(self, batch):
+    def _initial_states(self, batch, seed=0, batch_start=0):
         states = {}
-        for stage in self.network.stages:
+        for index, stage in enumerate(self.network.stages):
             shape = (batch,) + tuple(stage.output_shape)
             st = {}
             if stage.spiking_neuron is not None:
-                st["neuron"] = tuple(
-                    tf.zeros(shape) for _ in stage.spiking_neuron.state_names
-                )
+                neuron = [tf.zeros(shape) for _ in stage.spiking_neuron.state_names]
+                # the voltage (first state) starts at a fraction of threshold
+                if stage.initial_state == "half":
+                    neuron[0] = tf.fill(shape, 0.5)
+                elif stage.initial_state == "uniform":
+                    neuron[0] = tf.random.stateless_uniform(
+                        shape,
+                        seed=tf.constant(
+                            [seed + 7919 * (index + 1), -1 - batch_start], tf.int64
+                        ),
+                    )
+                st["neuron"] = tuple(neuron)
                 st["synapse"] = (
                     stage.synapse.initial_state(shape) if stage.synapse else ()
                 )
@@ -641,7 +651,7 @@ class Simulator:
         batch = len(xs[0])
         inputs = {n: tf.constant(a) for n, a in zip(net.inputs, xs)}
         statics = self._statics_fn(input_encoding)(inputs)
-        states = self._initial_states(batch)
+        states = self._initial_states(batch, seed, batch_start)
         probe_states = [
             probe_synapse.initial_state((batch,) + tuple(net[n].output_shape))
             if probe_synapse
@@ -755,7 +765,7 @@ class Simulator:
         net = self.network
         batch = len(xs[0])
         inputs = {n: tf.constant(a) for n, a in zip(net.inputs, xs)}
-        states = self._initial_states(batch)
+        states = self._initial_states(batch, seed, batch_start)
         probe_states = [
             probe_synapse.initial_state((batch,) + tuple(net[n].output_shape))
             if probe_synapse
