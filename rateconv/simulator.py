@@ -341,12 +341,46 @@ class Simulator:
             each spiking layer.
         """
         xs = self._check_x(x)
-        metrics._as_labels(y, len(xs[0]))  # fail fast, before any work
-        result = self._run(xs, n_steps, mode, probe_synapse, input_encoding, seed, None)
-        out = result["outputs"][output]
-        errors = metrics.classification_errors(out, y, population_size=population_size)
-        errors = np.atleast_1d(errors)
+        labels = metrics._as_labels(y, len(xs[0]))  # fail fast, before any work
+        if not (isinstance(output, int) and 0 <= output < len(self.network.outputs)):
+            raise ValueError(
+                f"output must index one of the network's {len(self.network.outputs)} "
+                f"output(s) {self.network.outputs}. Received: output={output!r}"
+            )
+        n_out = self.network[self.network.outputs[output]].output_shape[-1]
+        if not (isinstance(population_size, int) and population_size >= 1) or (
+            n_out % population_size
+        ):
+            raise ValueError(
+                f"population_size must divide the number of outputs ({n_out}). "
+                f"Received: population_size={population_size!r}"
+            )
+        wrong = []
+
+        def score(outs, start, valid):
+            # count errors batch by batch, so memory does not grow with the
+            # number of samples times n_steps unless the outputs are asked for
+            errs = metrics.classification_errors(
+                outs[output],
+                labels[start : start + valid],
+                population_size=population_size,
+            )
+            wrong.append(np.atleast_1d(errs) * valid)
+
+        result = self._run(
+            xs,
+            n_steps,
+            mode,
+            probe_synapse,
+            input_encoding,
+            seed,
+            None,
+            on_batch=score,
+            keep_outputs=return_outputs,
+        )
+        out = result["outputs"][output] if return_outputs else None
         n = len(xs[0])
+        errors = np.sum(wrong, axis=0) / n
         steps = n_steps if mode == "spiking" else 1
         activity = {}
         for stage in self.network.neuron_stages:
@@ -364,12 +398,23 @@ class Simulator:
             n_steps=steps,
             mode=mode,
             activity=activity,
-            outputs=out if return_outputs else None,
+            outputs=out,
         )
 
     # --------------------------------------------------------------- running
 
-    def _run(self, x, n_steps, mode, probe_synapse, input_encoding, seed, probe_layers):
+    def _run(
+        self,
+        x,
+        n_steps,
+        mode,
+        probe_synapse,
+        input_encoding,
+        seed,
+        probe_layers,
+        on_batch=None,
+        keep_outputs=True,
+    ):
         xs = self._check_x(x)
         self._check_options(n_steps, mode, input_encoding, xs)
         probe_synapse = as_synapse(probe_synapse, "probe_synapse")
@@ -431,8 +476,12 @@ class Simulator:
                     start,
                     probe_layers,
                 )
-            for i, o in enumerate(res["outputs"]):
-                outputs[i].append(np.asarray(o)[:valid])
+            outs = [np.asarray(o)[:valid] for o in res["outputs"]]
+            if on_batch is not None:
+                on_batch(outs, start, valid)
+            if keep_outputs:
+                for i, o in enumerate(outs):
+                    outputs[i].append(o)
             for name in probe_layers:
                 layers[name].append(res["layers"][name][:valid])
             for name, c in res["counts"].items():
@@ -440,7 +489,7 @@ class Simulator:
             if bar is not None:
                 bar.update(b + 1)
         return {
-            "outputs": [np.concatenate(o) for o in outputs],
+            "outputs": [np.concatenate(o) for o in outputs] if keep_outputs else None,
             "layers": {k: np.concatenate(v) for k, v in layers.items()},
             "counts": counts,
         }
