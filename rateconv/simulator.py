@@ -10,6 +10,13 @@ Two engines compute the same thing:
 * ``"step"``: the plain reference, which runs the whole network once per
   timestep.  Tests use it to cross-check the time-batched engine.
 
+With ``precision="bfloat16"`` the time-batched engine runs the dense and
+convolutional layers that read spikes in bfloat16 (accumulating in float32 on
+CPUs with bfloat16 support): spikes are small multiples of ``amplitude / dt``,
+exact in bfloat16, so only the weights and the layer's output are rounded (to
+about 0.4%), and oneDNN computes such convolutions 2-3x faster.  Neuron states,
+synapses and everything computed once per minibatch stay float32.
+
 Tensors inside the engine are time-major, ``(n_steps, batch, ...)``, so that one
 step is a contiguous slice; results are returned batch-first.
 """
@@ -32,6 +39,7 @@ from rateconv.synapses import as_synapse
 MODES = ("spiking", "rate")
 ENCODINGS = ("constant", "poisson")
 ENGINES = ("time_batched", "step")
+PRECISIONS = ("float32", "bfloat16")
 MAX_CHUNK_STEPS = 25
 
 
@@ -56,6 +64,21 @@ def _fold(op, values, n_steps):
         flat.append(tf.reshape(v, tf.concat([[-1], tf.shape(v)[2:]], 0)))
     out = _apply(op, flat)
     return tf.reshape(out, tf.concat([[n_steps, batch], tf.shape(out)[1:]], 0))
+
+
+class _LowPrecisionOp:
+    """A weighted layer run in bfloat16 on spike inputs, returning float32."""
+
+    def __init__(self, layer, input_shapes):
+        twin = type(layer).from_config({**layer.get_config(), "dtype": "bfloat16"})
+        shapes = [(None,) + tuple(s) for s in input_shapes]
+        twin.build(shapes[0] if len(shapes) == 1 else shapes)
+        twin.set_weights(layer.get_weights())
+        self.layer = twin
+
+    def __call__(self, *tensors):
+        out = self.layer(*[tf.cast(t, tf.bfloat16) for t in tensors])
+        return tf.cast(out, tf.float32)
 
 
 def _neuron_scan(neuron, synapse, dt, n_steps, static):
@@ -137,6 +160,11 @@ class Simulator:
         Show a progress bar; None shows it when standard output is a terminal.
     engine : {"time_batched", "step"}
         See the module docstring.
+    precision : {"float32", "bfloat16"}
+        Arithmetic of the dense and convolutional layers that read spikes
+        (time-batched engine only; see the module docstring).  bfloat16 is
+        2-3x faster on CPUs with AVX512-BF16 or AMX and changes results by
+        float rounding only.
     max_chunk_elements : int
         Bound on the elements of one stage's activity for a chunk of timesteps
         (``chunk * batch * neurons``); keeps memory flat in ``n_steps``.
@@ -150,6 +178,7 @@ class Simulator:
         minibatch_size=None,
         progress=None,
         engine="time_batched",
+        precision="float32",
         max_chunk_elements=2**24,
     ):
         if isinstance(network, keras.Model):
@@ -174,11 +203,22 @@ class Simulator:
             raise ValueError(
                 f"engine must be one of {ENGINES}. Received: engine={engine!r}"
             )
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {PRECISIONS}. "
+                f"Received: precision={precision!r}"
+            )
+        if precision != "float32" and engine != "time_batched":
+            raise ValueError(
+                "precision='bfloat16' needs engine='time_batched'; the step "
+                "engine is the float32 reference."
+            )
         self.network = network
         self.dt = float(dt)
         self.minibatch_size = minibatch_size
         self.progress = progress
         self.engine = engine
+        self.precision = precision
         self.max_chunk_elements = int(max_chunk_elements)
         self._cache = {}
 
@@ -597,6 +637,16 @@ class Simulator:
         static_j = {
             s.name: all(n in static for n in s.inputs) for s in net.neuron_stages
         }
+        ops = {s.name: s.op for s in net.stages}
+        if self.precision == "bfloat16":
+            for s in net.stages:
+                if (
+                    s.name not in static
+                    and not s.is_input
+                    and getattr(s.op, "kernel", None) is not None
+                    and isinstance(s.op, keras.layers.Layer)
+                ):
+                    ops[s.name] = self._low_precision_op(s)
         scans = {
             s.name: _neuron_scan(
                 s.spiking_neuron, s.synapse, dt, n_chunk, static_j[s.name]
@@ -638,7 +688,7 @@ class Simulator:
                     is_t = True
                 else:
                     any_t = any(t for _, t in ins)
-                    v = _fold(stage.op, ins, n_chunk)
+                    v = _fold(ops[stage.name], ins, n_chunk)
                     is_t = any_t
                 if stage.spiking_neuron is not None:
                     v, st["neuron"], st["synapse"], counts[stage.name] = scans[
@@ -664,6 +714,13 @@ class Simulator:
 
         self._cache[key] = run
         return run
+
+    def _low_precision_op(self, stage):
+        key = ("bfloat16", stage.name)
+        if key not in self._cache:
+            shapes = [self.network[n].output_shape for n in stage.inputs]
+            self._cache[key] = _LowPrecisionOp(stage.op, shapes)
+        return self._cache[key]
 
     def _statics_fn(self, input_encoding):
         key = ("statics", input_encoding)

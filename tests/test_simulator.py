@@ -240,3 +240,23 @@ def test_bad_labels_and_options():
         rateconv.Simulator("model.keras")
     with pytest.raises(ValueError, match="probe_layers"):
         sim.predict(images(2), probe_layers=["nope"])
+
+
+def test_bfloat16_precision_is_close_to_float32():
+    net = rateconv.convert(conv_net("softlif"))
+    x = images(20)
+    a = rateconv.Simulator(net).predict(x, n_steps=60)
+    b = rateconv.Simulator(net, precision="bfloat16").predict(x, n_steps=60)
+    assert not np.array_equal(a, b)  # it really ran in another precision
+    # rounding may move a spike by a step; the filtered output barely changes
+    scale = np.abs(a).max()
+    assert np.abs(a - b).mean() < 0.02 * scale
+
+
+def test_bfloat16_needs_time_batched_engine():
+    with pytest.raises(ValueError, match="precision"):
+        rateconv.Simulator(
+            rateconv.convert(conv_net()), engine="step", precision="bfloat16"
+        )
+    with pytest.raises(ValueError, match="precision"):
+        rateconv.Simulator(rateconv.convert(conv_net()), precision="float16")
