@@ -181,13 +181,15 @@ def run_benchmark(
     for batch in batch_sizes:
         xb = x[:batch]
         xt = tf.constant(xb)
-        fwd = _timeit(lambda: forward(xt)[0].numpy(), min_seconds=min_seconds)
+        fwd = _timeit(lambda xt=xt: forward(xt)[0].numpy(), min_seconds=min_seconds)
         result["forward"][batch] = fwd
         log(f"batch {batch}: ReLU forward {fwd * 1e3:.2f} ms")
         sim = Simulator(network, minibatch_size=batch, progress=False)
         for steps in n_steps:
             seconds = _timeit(
-                lambda: sim.predict(xb, n_steps=steps, probe_synapse=probe_synapse),
+                lambda sim=sim, xb=xb, steps=steps: sim.predict(
+                    xb, n_steps=steps, probe_synapse=probe_synapse
+                ),
                 min_seconds=min_seconds,
             )
             run = {
@@ -213,7 +215,9 @@ def run_benchmark(
             network, minibatch_size=compare_batch, progress=False, engine=engine
         )
         times[engine] = _timeit(
-            lambda: sim.predict(xb, n_steps=compare_steps, probe_synapse=probe_synapse),
+            lambda sim=sim: sim.predict(
+                xb, n_steps=compare_steps, probe_synapse=probe_synapse
+            ),
             min_seconds=min_seconds,
         )
     result["engines"] = {
