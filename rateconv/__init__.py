@@ -19,7 +19,10 @@ from rateconv.neurons import (
     lif_gain_bias,
 )
 from rateconv.pretrained import load_pretrained
+from rateconv.quantized import QuantizedReLU, QuantizedReLURate, SpikingQuantizedReLU
+from rateconv.regularizers import FiringRateRegularizer
 from rateconv.simulator import Simulator
+from rateconv.spiking_aware import SpikingAware
 from rateconv.synapses import Alpha, Lowpass
 
 __version__ = "0.1.0"

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from rateconv.layers import SoftLIF
+from rateconv.quantized import QuantizedReLU
 
 
 def prepare_images(x):
@@ -48,6 +49,7 @@ def reference_network(
     amplitude=0.01,
     max_rate=100.0,
     intercept=0.0,
+    levels=8,
     name=None,
 ):
     """Build the reference convolutional network (uncompiled Keras model).
@@ -58,12 +60,16 @@ def reference_network(
         Image shape ``(height, width, channels)``.
     n_classes : int
         Number of outputs of the final dense layer (linear).
-    activation : {"softlif", "relu"}
+    activation : {"softlif", "relu", "qcfs"}
         ``"softlif"``: `rateconv.SoftLIF` with the parameters below (the NengoDL
         example); ``"relu"``: the same network with ReLU, for ReLU -> IF
-        conversion and as the dense-work yardstick.
+        conversion and as the dense-work yardstick; ``"qcfs"``:
+        `rateconv.QuantizedReLU` with ``levels`` steps and a trainable
+        threshold (Bu et al. 2022), for conversion in about ``levels`` steps.
     sigma, amplitude, max_rate, intercept : float
         `rateconv.SoftLIF` parameters.
+    levels : int
+        `rateconv.QuantizedReLU` quantization steps (``"qcfs"`` only).
     name : str or None
         Model name; defaults to ``"reference_<activation>"``.
 
@@ -71,15 +77,17 @@ def reference_network(
     -------
     keras.Model
     """
-    if activation not in ("softlif", "relu"):
+    if activation not in ("softlif", "relu", "qcfs"):
         raise ValueError(
-            "activation must be 'softlif' or 'relu'. "
+            "activation must be 'softlif', 'relu' or 'qcfs'. "
             f"Received: activation={activation!r}"
         )
 
     def neuron(layer_name):
         if activation == "relu":
             return keras.layers.ReLU(name=layer_name)
+        if activation == "qcfs":
+            return QuantizedReLU(levels=levels, name=layer_name)
         return SoftLIF(
             sigma=sigma,
             amplitude=amplitude,

@@ -1,0 +1,207 @@
+"""Spiking-aware fine-tuning: spikes in the forward pass, rate gradient back.
+
+`SpikingAware` wraps an activation layer.  Its forward pass returns what the
+converted spiking neurons transmit on average over ``n_steps`` for a constant
+input (their mean output, spikes and all), and its backward pass is the
+gradient of the wrapped layer's rate function: ``rate + stop_gradient(spikes -
+rate)``, as KerasSpiking's ``SpikingActivation`` trains.  Fine-tuning a trained
+network this way lets the following layers adapt to the quantization and
+rounding of a short simulation.  Conversion ignores the wrapper: the network is
+the same as for the wrapped layer alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+
+import keras
+from keras import ops
+
+from rateconv import converter
+from rateconv.neurons import DT
+from rateconv.quantized import QuantizedReLU, qcfs_step
+
+_WRAPPABLE = "SoftLIF, QuantizedReLU, ReLU or Activation('relu')"
+
+
+def _inner_conversion(layer, ctx):
+    """The stage fields the converter makes of the wrapped activation layer."""
+    # the registry is the one source of truth for what a layer converts to,
+    # so the spikes simulated here are those of the converted network
+    fn = converter._REGISTRY.get(type(layer))
+    if fn is None:
+        raise TypeError(
+            f"SpikingAware wraps an activation layer ({_WRAPPABLE}). Received: "
+            f"layer '{layer.name}' ({type(layer).__name__}), which has no "
+            "spiking converter."
+        )
+    fields = fn(layer, ctx)
+    if fields.get("op") is not None or fields.get("spiking_neuron") is None:
+        raise TypeError(
+            f"SpikingAware wraps an activation layer alone ({_WRAPPABLE}); put "
+            "the activation in its own layer, e.g. Dense(64) followed by "
+            f"SpikingAware(SoftLIF(...)). Received: layer '{layer.name}' "
+            f"({type(layer).__name__})"
+        )
+    return fields
+
+
+def _default_context():
+    # the fields of converter._Context that converters read, with defaults
+    return types.SimpleNamespace(
+        swap_activations={}, max_to_avg_pool=False, model_outputs=set()
+    )
+
+
+@keras.saving.register_keras_serializable(package="rateconv")
+class SpikingAware(keras.layers.Wrapper):
+    """Train an activation layer with spikes forward and its rate gradient back.
+
+    The forward pass simulates the spiking neurons that `rateconv.convert`
+    makes of ``layer`` for ``n_steps`` steps of ``dt`` with the layer's input
+    held constant, and returns their mean output (the spike count over
+    ``n_steps``, times ``amplitude / (n_steps * dt)``: what a spiking layer
+    transmits on average in a run of that length).  The gradient is that of
+    ``layer`` itself (straight-through: ``rate + stop_gradient(spikes -
+    rate)``), including the gradient of a `rateconv.QuantizedReLU` threshold.
+
+    Converting a model with this wrapper gives the same spiking network as
+    with ``layer`` alone.
+
+    Parameters
+    ----------
+    layer : keras.layers.Layer
+        A `rateconv.SoftLIF`, `rateconv.QuantizedReLU`, plain
+        ``keras.layers.ReLU`` or ``keras.layers.Activation("relu")``.
+    n_steps : int
+        Simulated timesteps per forward pass (the intended run length).
+    dt : float
+        Timestep, in seconds.
+    initial_state : {None, "zero", "half"}
+        Initial membrane voltage as a fraction of threshold; None uses the
+        converter's default for the layer (zero, half for QuantizedReLU).
+        Match `rateconv.convert`'s ``initial_state``.
+    scale_firing_rates : float
+        Neuron input times this factor, amplitude divided by it; match
+        `rateconv.convert`'s ``scale_firing_rates`` (e.g. for ReLU, whose
+        spiking rate in Hz is its activation, so that a few steps hold spikes).
+    **kwargs
+        Standard `keras.layers.Layer` arguments.
+    """
+
+    def __init__(
+        self,
+        layer,
+        n_steps=30,
+        dt=DT,
+        initial_state=None,
+        scale_firing_rates=1.0,
+        **kwargs,
+    ):
+        super().__init__(layer, **kwargs)
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+            raise ValueError(
+                f"n_steps must be an int >= 1. Received: n_steps={n_steps!r}"
+            )
+        if not (isinstance(dt, (int, float)) and dt > 0):
+            raise ValueError(
+                f"dt must be a positive time in seconds. Received: dt={dt!r}"
+            )
+        if initial_state not in (None, "zero", "half"):
+            raise ValueError(
+                "initial_state must be None, 'zero' or 'half' (a random start "
+                "would make training noisy). Received: "
+                f"initial_state={initial_state!r}"
+            )
+        if not (
+            isinstance(scale_firing_rates, (int, float)) and scale_firing_rates > 0
+        ):
+            raise ValueError(
+                "scale_firing_rates must be a positive number. Received: "
+                f"scale_firing_rates={scale_firing_rates!r}"
+            )
+        if not isinstance(layer, QuantizedReLU):
+            # fail early; QuantizedReLU needs its (trained) threshold instead
+            _inner_conversion(layer, _default_context())
+        self.n_steps = n_steps
+        self.dt = float(dt)
+        self.initial_state = initial_state
+        self.scale_firing_rates = float(scale_firing_rates)
+        self.supports_masking = True
+
+    def _spiking_step(self):
+        """``(step(j, state) -> (out, state), n_states, initial voltage)``."""
+        k = self.scale_firing_rates
+        inner = self.layer
+        if isinstance(inner, QuantizedReLU):
+            # the threshold is a trained variable: use its current value
+            def step(j, state):
+                threshold = ops.cast(inner.threshold, j.dtype)
+                out, voltage = qcfs_step(
+                    j * k if k != 1.0 else j,
+                    state[0],
+                    threshold=threshold,
+                    dt=self.dt,
+                    amplitude=threshold * (DT / k),
+                )
+                return out, (voltage,)
+
+            default = "half"
+            n_states = 1
+        else:
+            fields = _inner_conversion(inner, _default_context())
+            neuron = fields["spiking_neuron"]
+            if k != 1.0:
+                neuron = neuron.scaled(k)
+
+            def step(j, state):
+                return neuron.step(j, state, self.dt)
+
+            default = fields.get("initial_state", "zero")
+            n_states = len(neuron.state_names)
+        start = self.initial_state or default
+        return step, n_states, 0.5 if start == "half" else 0.0
+
+    def call(self, inputs):
+        rate = self.layer(inputs)
+        step, n_states, v0 = self._spiking_step()
+        x = ops.stop_gradient(ops.convert_to_tensor(inputs))
+        state = (ops.full_like(x, v0),) + tuple(
+            ops.zeros_like(x) for _ in range(n_states - 1)
+        )
+
+        def body(_, carry):
+            total, state = carry
+            out, state = step(x, state)
+            return total + out, state
+
+        total, _ = ops.fori_loop(0, self.n_steps, body, (ops.zeros_like(x), state))
+        spikes = ops.cast(total / self.n_steps, rate.dtype)
+        # forward: the mean spiking output; backward: the rate gradient
+        return rate + ops.stop_gradient(spikes - rate)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "n_steps": self.n_steps,
+            "dt": self.dt,
+            "initial_state": self.initial_state,
+            "scale_firing_rates": self.scale_firing_rates,
+        }
+
+
+@converter.register_converter(SpikingAware)
+def _convert_spiking_aware(layer, ctx):
+    """The wrapped layer's conversion: training aid only, no trace in the SNN."""
+    inner = layer.layer
+    if layer.name in ctx.swap_activations:
+        # swap_activations may name the wrapper; the inner converter sees the
+        # inner layer's name
+        swaps = dict(ctx.swap_activations)
+        swaps[inner.name] = swaps[layer.name]
+        ctx = dataclasses.replace(ctx, swap_activations=swaps)
+    return _inner_conversion(inner, ctx)
