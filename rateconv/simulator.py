@@ -355,6 +355,7 @@ class Simulator:
         seed=0,
         population_size=1,
         output=0,
+        readout="last",
         return_outputs=False,
     ):
         """Classification error at every step, spike counts and firing rates.
@@ -370,6 +371,12 @@ class Simulator:
             of ``population_size`` contiguous outputs has the most activity.
         output : int
             Which network output to score.
+        readout : {"last", "mean"}
+            Classify at step ``t`` from the (filtered) output at step ``t``, or
+            from its mean over steps ``1..t``.  The mean weighs early steps,
+            where the output is still rising, as much as late ones; with
+            ``probe_synapse=None`` it is the spike count so far, the usual
+            readout at few steps.
         return_outputs : bool
             Keep the output probe in the result.
 
@@ -395,9 +402,16 @@ class Simulator:
                 f"population_size must divide the number of outputs ({n_out}). "
                 f"Received: population_size={population_size!r}"
             )
+        if readout not in ("last", "mean"):
+            raise ValueError(
+                f"readout must be 'last' or 'mean'. Received: readout={readout!r}"
+            )
         wrong = []
 
         def score(outs, start, valid):
+            if readout == "mean" and mode == "spiking":
+                out = np.cumsum(outs[output], axis=1)
+                outs = {output: out / np.arange(1, out.shape[1] + 1)[:, None]}
             # count errors batch by batch, so memory does not grow with the
             # number of samples times n_steps unless the outputs are asked for
             errs = metrics.classification_errors(

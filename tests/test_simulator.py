@@ -260,3 +260,21 @@ def test_bfloat16_needs_time_batched_engine():
         )
     with pytest.raises(ValueError, match="precision"):
         rateconv.Simulator(rateconv.convert(conv_net()), precision="float16")
+
+
+def test_mean_readout_classifies_from_the_running_mean():
+    net = rateconv.convert(conv_net(), scale_firing_rates=50)
+    sim = rateconv.Simulator(net)
+    x = images(12)
+    y = np.arange(12) % 5
+    out = sim.predict(x, n_steps=15, probe_synapse=None)
+    res = sim.evaluate(x, y, n_steps=15, probe_synapse=None, readout="mean")
+    running = np.cumsum(out, axis=1) / np.arange(1, 16)[:, None]
+    expected = np.mean(np.argmax(running, -1) != y[:, None], axis=0)
+    np.testing.assert_allclose(res.errors, expected)
+    last = sim.evaluate(x, y, n_steps=15, probe_synapse=None)
+    np.testing.assert_allclose(
+        last.errors, np.mean(np.argmax(out, -1) != y[:, None], axis=0)
+    )
+    with pytest.raises(ValueError, match="readout"):
+        sim.evaluate(x, y, readout="max")
