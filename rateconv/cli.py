@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 # keep TensorFlow's start-up chatter out of the user's terminal
@@ -20,6 +21,24 @@ CURVE_STEPS = (1, 2, 3, 5, 10, 15, 20, 30, 50, 100, 200, 300)
 
 class UsageError(Exception):
     """A wrong argument: reported as one line, exit status 2."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr, exit status 2.
+
+    argparse prints the whole usage block before the error; for a command with
+    many options that buries the one line that matters.  Subparsers inherit
+    this class, so every subcommand behaves the same.
+    """
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _one_line(error):
+    """An exception's message on one line (some messages list places searched)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return " ".join(lines) or type(error).__name__
 
 
 def _positive_int(text):
@@ -75,13 +94,23 @@ def _load_model(spec):
     from rateconv.pretrained import available, load_pretrained
 
     path = Path(spec)
-    if path.suffix == ".keras" or path.exists():
+    # anything that looks like a path is a file, never a pretrained name (whose
+    # lookup would fail with a confusing message about the manifest)
+    if path.suffix or os.sep in spec or path.exists():
         if not path.is_file():
             raise UsageError(f"model file not found: {spec}")
+        if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+            # Keras itself reports such a file as "File not found"
+            raise UsageError(
+                f"{spec} is not a Keras .keras archive (not a zip file): it is "
+                "corrupt or truncated; save or train the model again"
+            )
         try:
             return keras.models.load_model(path)
         except Exception as e:
-            raise UsageError(f"could not load {spec} as a Keras model: {e}") from e
+            raise UsageError(
+                f"could not load {spec} as a Keras model: {_one_line(e)}"
+            ) from e
     if spec in available():
         return load_pretrained(spec)
     raise UsageError(
@@ -188,8 +217,9 @@ def cmd_demo(args):
             args.dataset = "fashion_mnist"
         except FileNotFoundError:
             args.dataset = "fashion_mnist_sample"
-    entry = read_manifest()[DEFAULT_NAME]
+    # load first: it explains a missing name or file; then the entry exists
     model = load_pretrained(DEFAULT_NAME)
+    entry = read_manifest()[DEFAULT_NAME]
     x, y = _load_data(args.dataset, args.n_images, None)
     print(
         f"rateconv demo: pretrained '{DEFAULT_NAME}' ({entry.get('description', '')})"
@@ -263,7 +293,7 @@ def cmd_train(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="rateconv",
         description="Convert trained Keras networks to spiking networks and "
         "evaluate them.",
@@ -330,13 +360,16 @@ def main(argv=None):
     """Run the command line; returns the exit status (set RATECONV_DEBUG=1 for
     tracebacks instead of one-line errors)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help or a bad argument: return, not raise
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     try:
         args.func(args)
     except (UsageError, ValueError, TypeError, FileNotFoundError) as e:
         if os.environ.get("RATECONV_DEBUG"):
             raise
-        print(f"rateconv {args.command}: error: {e}", file=sys.stderr)
+        print(f"rateconv {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -44,17 +44,8 @@ def sha256(path):
     return digest.hexdigest()
 
 
-def read_manifest(directory=None):
-    """The manifest as a dict ``{name: entry}``."""
-    directory = Path(directory) if directory else pretrained_dir()
-    path = directory / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No pretrained manifest at {path}. rateconv looks in "
-            f"${PRETRAINED_DIR_ENV} or in pretrained/ beside the package: run from "
-            "a source checkout installed with `pip install -e .`, or set "
-            f"{PRETRAINED_DIR_ENV} to the directory holding {MANIFEST}."
-        )
+def _load_manifest_file(path):
+    """The whole manifest at ``path`` (``{"models": {...}}``), validated."""
     try:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -65,7 +56,40 @@ def read_manifest(directory=None):
         raise ValueError(
             f"{path} has no 'models' table; restore it from the repository."
         )
-    return manifest["models"]
+    return manifest
+
+
+def read_manifest(directory=None):
+    """The manifest as a dict ``{name: entry}``.
+
+    Parameters
+    ----------
+    directory : str or Path or None
+        The directory holding ``manifest.json`` (default: `pretrained_dir`).
+
+    Returns
+    -------
+    dict
+        One entry per network: ``file``, ``sha256``, ``architecture`` and the
+        information given to `register_pretrained`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No manifest in ``directory``.
+    ValueError
+        The manifest is not valid JSON or has no ``models`` table.
+    """
+    directory = Path(directory) if directory else pretrained_dir()
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No pretrained manifest at {path}. rateconv looks in "
+            f"${PRETRAINED_DIR_ENV} or in pretrained/ beside the package: run from "
+            "a source checkout installed with `pip install -e .`, or set "
+            f"{PRETRAINED_DIR_ENV} to the directory holding {MANIFEST}."
+        )
+    return _load_manifest_file(path)["models"]
 
 
 def available():
@@ -113,6 +137,14 @@ def load_pretrained(name=DEFAULT_NAME, *, directory=None):
             f"Unknown pretrained network {name!r}. Available: {sorted(models)}"
         )
     entry = models[name]
+    if not isinstance(entry, dict) or not all(
+        isinstance(entry.get(key), str) for key in ("file", "sha256")
+    ):
+        raise ValueError(
+            f"The entry for {name!r} in {directory / MANIFEST} has no 'file' and "
+            "'sha256'; restore the manifest from the repository or register the "
+            "network again with rateconv.pretrained.register_pretrained."
+        )
     path = directory / entry["file"]
     if not path.is_file():
         raise FileNotFoundError(
@@ -142,23 +174,78 @@ def load_pretrained(name=DEFAULT_NAME, *, directory=None):
     return model
 
 
+RESERVED_KEYS = ("file", "sha256", "architecture", "n_params")
+"""Manifest entry keys that `register_pretrained` computes itself."""
+
+
 def register_pretrained(model_path, name, *, directory=None, **info):
     """Add or update a manifest entry for a trained model file.
 
-    Computes its sha256 and architecture; ``info`` (dataset, training settings,
-    measured errors ...) is stored as given.
+    Parameters
+    ----------
+    model_path : str or Path
+        A ``.keras`` file inside ``directory`` (copy it there first: the
+        manifest records its path relative to the directory, so that the
+        directory can be moved or shipped as a whole).
+    name : str
+        The name `load_pretrained` will take.
+    directory : str or Path or None
+        The directory holding ``manifest.json`` (default: `pretrained_dir`);
+        the manifest is created if missing.
+    **info
+        Stored as given (JSON-serializable): dataset, training settings,
+        measured errors, a ``description`` ...
+
+    Returns
+    -------
+    dict
+        The new entry, with the computed ``file``, ``sha256``, ``architecture``
+        and ``n_params``.
+
+    Raises
+    ------
+    ValueError
+        The model file is outside ``directory`` or cannot be loaded, ``info``
+        uses a computed key, or the existing manifest is corrupt (it is left
+        untouched).
+    FileNotFoundError
+        The model file is missing.
     """
     directory = Path(directory) if directory else pretrained_dir()
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty str. Received: {name!r}")
+    clash = sorted(set(info) & set(RESERVED_KEYS))
+    if clash:
+        raise ValueError(
+            f"{clash} are computed from the model file; do not pass them as info."
+        )
     model_path = Path(model_path)
-    model = keras.models.load_model(model_path)
+    if not model_path.is_file():
+        raise FileNotFoundError(f"No model file at {model_path}.")
+    relative = Path(os.path.relpath(model_path.resolve(), directory.resolve()))
+    if relative.parts[0] == os.pardir:
+        raise ValueError(
+            f"{model_path} is not inside {directory}; copy it there first so the "
+            "manifest can refer to it by a relative path."
+        )
+    try:
+        model = keras.models.load_model(model_path)
+    except Exception as e:  # keras raises many types for a bad archive
+        raise ValueError(
+            f"Could not load {model_path} as a Keras model ({type(e).__name__}: {e})."
+        ) from e
     path = directory / MANIFEST
-    manifest = json.loads(path.read_text()) if path.is_file() else {"models": {}}
+    # a corrupt manifest raises here, before anything is overwritten
+    manifest = _load_manifest_file(path) if path.is_file() else {"models": {}}
     manifest["models"][name] = {
-        "file": os.path.relpath(model_path, directory),
+        "file": relative.as_posix(),
         "sha256": sha256(model_path),
         "architecture": architecture_of(model),
         "n_params": int(model.count_params()),
         **info,
     }
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    # write then rename, so an interrupted write cannot leave half a manifest
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, path)
     return manifest["models"][name]

@@ -1,0 +1,182 @@
+"""Run each script in examples/ as ``__main__`` on a tiny setting."""
+
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import rateconv
+from rateconv import datasets
+from rateconv.pretrained import PRETRAINED_DIR_ENV, register_pretrained
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def have_fashion_mnist():
+    try:
+        datasets.load_fashion_mnist(download=False)
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
+
+
+def run_example(name, args, monkeypatch, capsys):
+    """Run ``examples/<name>`` as a script; ``(exit status, stdout, stderr)``."""
+    path = EXAMPLES / name
+    monkeypatch.setattr(sys, "argv", [str(path)] + [str(a) for a in args])
+    with pytest.raises(SystemExit) as e:
+        runpy.run_path(str(path), run_name="__main__")
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
+def percent(pattern, text):
+    """The percentage following ``pattern`` in ``text``, as a fraction."""
+    match = re.search(pattern + r"\s*([\d.]+)%", text)
+    assert match, f"{pattern!r} not found in:\n{text}"
+    return float(match.group(1)) / 100
+
+
+def test_spiking_fashion_mnist(tmp_path, monkeypatch, capsys):
+    args = ["--dataset", "fashion_mnist_sample", "--n-train", 128, "--n-test", 40]
+    args += ["--epochs", 1, "--n-steps", 5, "--output-dir", tmp_path / "out"]
+    status, out, _ = run_example("spiking_fashion_mnist.py", args, monkeypatch, capsys)
+    assert status == 0
+    assert "training on 128 images, testing on 40" in out
+    # rate mode reproduces the Keras model
+    assert percent("rate-mode error:", out) == percent("Keras model error:", out)
+    difference = re.search(r"logit difference\| from Keras ([\d.e+-]+)", out)
+    assert float(difference.group(1)) < 1e-4
+    # the error after every one of the 5 steps, then the firing rates
+    table = out[out.index("spiking error after 5 steps") :]
+    rows = re.findall(r"^\s+(\d+)\s+([\d.]+)%$", table, re.MULTILINE)
+    assert [int(step) for step, _ in rows] == [1, 2, 3, 5]
+    assert all(0 <= float(error) <= 100 for _, error in rows)
+    for layer in ("lif1", "lif2", "lif3"):
+        assert re.search(rf"^\s+{layer}\s+[\d.]+\s+\(", table, re.MULTILINE)
+    for name in ("error_vs_steps.png", "output_probes.png", "firing_rates.png"):
+        assert (tmp_path / "out" / name).read_bytes()[:8] == PNG_MAGIC
+    model = keras.models.load_model(tmp_path / "out" / "model.keras")
+    assert model.count_params() == rateconv.models.reference_network().count_params()
+
+
+def test_spiking_fashion_mnist_sample_split_is_checked(monkeypatch, capsys):
+    # the sample's 2000 images cannot all be test images when it also trains
+    args = ["--dataset", "fashion_mnist_sample", "--n-test", 2000, "--epochs", 1]
+    status, out, err = run_example(
+        "spiking_fashion_mnist.py", args, monkeypatch, capsys
+    )
+    assert status == 1 and "--n-test must be below 2000" in err
+    assert "training on" not in out
+    status, _, err = run_example(
+        "spiking_fashion_mnist.py", ["--n-steps", 0], monkeypatch, capsys
+    )
+    assert status == 2 and "--n-steps must be >= 1" in err
+
+
+def test_keras_to_snn_defaults_are_the_documented_grid():
+    module = runpy.run_path(str(EXAMPLES / "keras_to_snn.py"), run_name="example")
+    args = module["build_parser"]().parse_args([])
+    assert args.synapses == [None, 0.005, 0.01]
+    assert args.scales == [1, 10, 100]
+    assert args.probe_synapse is None
+    args = module["build_parser"]().parse_args(["--synapses", "none,0.02"])
+    assert args.synapses == [None, 0.02]
+
+
+@pytest.mark.skipif(
+    not have_fashion_mnist(),
+    reason="needs Fashion-MNIST (apt-get install dataset-fashion-mnist; CI has it)",
+)
+def test_keras_to_snn(monkeypatch, capsys):
+    # two of each setting: every configuration compiles a new simulation
+    args = ["--dataset", "fashion_mnist", "--n-train", 256, "--n-test", 40]
+    args += ["--epochs", 1, "--n-steps", 20, "--synapses", "none,0.01"]
+    args += ["--scales", "1,100"]
+    status, out, _ = run_example("keras_to_snn.py", args, monkeypatch, capsys)
+    assert status == 0
+    assert "training on 256 images, testing on 40" in out
+    ann = percent(r"ANN \(Keras\) accuracy:", out)
+    assert percent("converted, rate mode:", out) == ann
+    accuracy, rates = out.split("mean firing rate over all spiking neurons:")
+    assert "after 20 steps" in accuracy
+    for table in (accuracy, rates):
+        assert re.search(r"synapse \|\s+scale 1\s+scale 100$", table, re.MULTILINE)
+        for synapse in ("none", "0.01"):
+            assert re.search(rf"^\s+{synapse} \|", table, re.MULTILINE)
+    cells = [
+        [float(v) for v in re.findall(r"([\d.]+)%", row)]
+        for row in accuracy.splitlines()
+        if " | " in row and "%" in row
+    ]
+    assert np.shape(cells) == (2, 2)
+    assert all(0 <= c <= 100 for row in cells for c in row)
+    hz = [
+        [float(v) for v in re.findall(r"([\d.]+) Hz", row)]
+        for row in rates.splitlines()
+        if " | " in row and "Hz" in row
+    ]
+    assert np.shape(hz) == (2, 2)
+    # scale_firing_rates=k multiplies the spikes of a ReLU network by about k
+    assert hz[0][1] > hz[0][0] and hz[0][1] > 0
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """A pretrained directory with one tiny network, named "tiny"."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.AveragePooling2D(4),
+            keras.layers.Flatten(),
+            keras.layers.Dense(16, bias_initializer="ones"),
+            rateconv.SoftLIF(amplitude=0.01, max_rate=400, intercept=0, name="lif"),
+            keras.layers.Dense(10),
+        ]
+    )
+    model.save(tmp_path / "tiny.keras")
+    register_pretrained(
+        tmp_path / "tiny.keras",
+        "tiny",
+        directory=tmp_path,
+        description="a tiny test network",
+        test_error=0.5,
+    )
+    return tmp_path, model
+
+
+def test_pretrained(registry, monkeypatch, capsys):
+    directory, model = registry
+    monkeypatch.setenv(PRETRAINED_DIR_ENV, str(directory))
+    args = ["--name", "tiny", "--n-images", 40, "--n-steps", 5]
+    status, out, _ = run_example("pretrained.py", args, monkeypatch, capsys)
+    assert status == 0
+    assert "pretrained 'tiny': a tiny test network" in out
+    assert "manifest test_error: 50.00%" in out
+    assert "evaluating on 40 images of fashion_mnist_sample" in out
+    x, y = datasets.load_fashion_mnist_sample()
+    logits = model.predict(x[:40, ..., None] / 255.0, verbose=0)
+    keras_error = np.mean(logits.argmax(axis=1) != y[:40])
+    assert percent("rate-mode error:", out) == pytest.approx(keras_error, abs=1e-4)
+    rows = re.findall(r"^\s+(\d+) steps\s+([\d.]+)%$", out, re.MULTILINE)
+    assert [int(step) for step, _ in rows] == [1, 2, 3, 5]
+    assert re.search(r"^\s+lif\s+[\d.]+$", out, re.MULTILINE)
+
+
+def test_pretrained_reports_a_missing_network(registry, tmp_path, monkeypatch, capsys):
+    directory, _ = registry
+    args = ["--pretrained-dir", directory, "--n-images", 10]  # the default name
+    status, out, err = run_example("pretrained.py", args, monkeypatch, capsys)
+    assert status == 1
+    assert "Unknown pretrained network 'fashion_mnist_softlif'" in err
+    assert "tiny" in err and out == ""
+
+    args = ["--pretrained-dir", tmp_path / "empty", "--name", "tiny"]
+    status, _, err = run_example("pretrained.py", args, monkeypatch, capsys)
+    assert status == 1 and "No pretrained manifest" in err
