@@ -3,6 +3,7 @@
 The public API is re-exported here; see the submodules for details.
 """
 
+from rateconv.calibration import calibrate, normalize
 from rateconv.converter import convert, register_converter, supported_layers
 from rateconv.layers import SoftLIF
 from rateconv.metrics import Evaluation

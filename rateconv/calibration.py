@@ -1,0 +1,477 @@
+"""Data-based tuning of a converted network for spiking at few timesteps.
+
+Two post-conversion steps, both driven by calibration data only (never the
+test set), both returning a new `SpikingNetwork` and leaving the input alone:
+
+`normalize`
+    Layer-wise data-based normalization for ReLU -> integrate-and-fire
+    conversion (Diehl et al. 2015, "Fast-classifying, high-accuracy spiking
+    deep networks through weight and threshold balancing"; Rueckauer et al.
+    2017, "Conversion of continuous-valued deep networks to efficient
+    event-driven networks for image classification").  Each ReLU layer's
+    neurons are rescaled with `NeuronType.scaled` so that the p-th percentile
+    of the layer's rate-mode firing rate becomes one spike per step (or
+    ``max_rate``).  Rescaling ReLU is exact in rate mode, so the rate-mode
+    function does not change at all.
+
+`calibrate`
+    Per-layer correction of the spiking neurons for a target number of steps,
+    in the spirit of Li et al. 2021 ("A free lunch from ANN: towards
+    efficient, accurate spiking neural networks calibration", bias and
+    threshold calibration) and Deng & Gu 2021 ("Optimal conversion of
+    conventional artificial neural networks to spiking neural networks", the
+    shift of half a threshold per run).  Layer by layer in topological order,
+    with the layers before already calibrated and spiking, the spiking
+    neuron's current ``J = gain * x + bias`` becomes
+    ``J = c * gain * x + bias + shift / (n_steps * dt)`` with ``(c, shift)``
+    picked from a small grid to minimize the mean squared error between the
+    layer's mean spiking output over ``n_steps`` and its rate-mode output on
+    the calibration data.  Only the spiking neurons change: rate mode stays
+    exactly the original.
+
+Both apply to integrate-and-fire layers (rate neuron `RectifiedLinear`,
+spiking neuron `SpikingRectifiedLinear`).  LIF layers are skipped with a
+warning: a LIF neuron's rate curve is not scale-invariant (its maximum rate is
+fixed by ``tau_ref`` and its curve by ``tau_rc``), so rescaling it would change
+rate mode, and a shift in "spikes per run" has no fixed meaning in its current
+units.  Naming a LIF layer explicitly in ``layers=`` is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+
+import numpy as np
+
+from rateconv.network import SpikingNetwork
+from rateconv.neurons import DT, RectifiedLinear, SpikingRectifiedLinear
+from rateconv.simulator import Simulator
+
+DEFAULT_SHIFTS = tuple(np.round(np.arange(-1.0, 1.0 + 1e-9, 0.125), 6))
+"""Default grid of `calibrate` bias shifts, in spikes per run (threshold units)."""
+DEFAULT_GAINS = (0.8, 0.9, 1.0, 1.1, 1.25)
+"""Default grid of `calibrate` gain corrections (1 = unchanged)."""
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+
+def _is_if_stage(stage):
+    """Whether a stage has ReLU rate / integrate-and-fire spiking neurons."""
+    return isinstance(stage.rate_neuron, RectifiedLinear) and isinstance(
+        stage.spiking_neuron, SpikingRectifiedLinear
+    )
+
+
+def _select_stages(net, layers, what):
+    """Names of the IF stages to process; warns about skipped LIF stages."""
+    if not isinstance(net, SpikingNetwork):
+        raise TypeError(
+            f"{what}() takes a rateconv.SpikingNetwork (from rateconv.convert). "
+            f"Received: {type(net).__name__}"
+        )
+    neuron_stages = net.neuron_stages
+    if layers is None:
+        chosen = [s.name for s in neuron_stages if _is_if_stage(s)]
+        skipped = [s.name for s in neuron_stages if not _is_if_stage(s)]
+        if skipped:
+            warnings.warn(
+                f"{what}() leaves layers {skipped} unchanged: it applies to ReLU "
+                "/ integrate-and-fire layers only (other neurons, such as LIF, "
+                "have a rate curve that is not scale-invariant: a LIF neuron's "
+                "shape and maximum rate are fixed by tau_rc and tau_ref).",
+                stacklevel=3,
+            )
+        if not chosen:
+            raise ValueError(
+                f"{what}() found no ReLU / integrate-and-fire layer in network "
+                f"'{net.name}' (neuron layers: "
+                f"{[s.name for s in neuron_stages]}); it does not apply to LIF "
+                "or other neurons whose rate curve is not scale-invariant."
+            )
+        return chosen
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    by_name = {s.name: s for s in neuron_stages}
+    for name in layers:
+        if name not in by_name:
+            raise ValueError(
+                f"layers names '{name}', which is not a neuron layer of network "
+                f"'{net.name}'. Neuron layers: {list(by_name)}"
+            )
+        if not _is_if_stage(by_name[name]):
+            raise ValueError(
+                f"Layer '{name}' has {type(by_name[name].spiking_neuron).__name__} "
+                f"neurons; {what}() applies only to ReLU / integrate-and-fire "
+                "layers (a LIF rate curve, for one, is not scale-invariant)."
+            )
+    # keep the network's topological order whatever order the user gave
+    return [s.name for s in neuron_stages if s.name in layers]
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _n_samples(xs):
+    return len(xs[0])
+
+
+def _check_batch_size(batch_size):
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(
+            f"batch_size must be a positive int. Received: batch_size={batch_size!r}"
+        )
+
+
+def _copy_network(net, replace=None):
+    """A new network with copied stages; ``replace`` maps name -> field updates."""
+    replace = replace or {}
+    stages = [
+        dataclasses.replace(s, inputs=list(s.inputs), **replace.get(s.name, {}))
+        for s in net.stages
+    ]
+    return dataclasses.replace(
+        net, stages=stages, inputs=list(net.inputs), outputs=list(net.outputs)
+    )
+
+
+def rate_activations(net, x, layers, *, batch_size=256):
+    """Rate-mode outputs of hidden layers, as the simulator computes them.
+
+    Runs the simulator's own rate path on a copy of ``net`` whose outputs are
+    ``layers``, so the values are exactly those rate mode feeds downstream.
+
+    Parameters
+    ----------
+    net : SpikingNetwork
+    x : array or list of arrays
+        Network inputs, as for `Simulator.predict`.
+    layers : list of str
+        Stage names.
+    batch_size : int
+        Samples run at once.
+
+    Returns
+    -------
+    dict
+        ``{name: array of shape (n_samples, *output_shape)}``.
+    """
+    probe = dataclasses.replace(net, outputs=list(layers))
+    sim = Simulator(probe, minibatch_size=batch_size, progress=False)
+    out = sim.predict(x, mode="rate")
+    out = _as_list(out) if len(layers) > 1 else [out]
+    return dict(zip(layers, out))
+
+
+def _input_network(net, name):
+    """The part of ``net`` feeding stage ``name``, which outputs its input current.
+
+    Stage ``name`` keeps its operation but loses its neurons, synapse and
+    readout, so the simulator returns the pre-activation ``x`` of its neurons
+    at every step, with everything before it spiking as in ``net``.
+    """
+    needed = {name}
+    for stage in reversed(net.stages):
+        if stage.name in needed:
+            needed.update(stage.inputs)
+    needed.update(net.inputs)  # the simulator takes one array per input
+    stages = []
+    for stage in net.stages:
+        if stage.name not in needed:
+            continue
+        fields = {"inputs": list(stage.inputs)}
+        if stage.name == name:
+            fields.update(
+                rate_neuron=None, spiking_neuron=None, synapse=None, readout=None
+            )
+        stages.append(dataclasses.replace(stage, **fields))
+    return SpikingNetwork(stages, list(net.inputs), [name], name=f"{net.name}/{name}")
+
+
+def _initial_voltage(stage, shape, rng):
+    if stage.initial_state == "half":
+        return np.full(shape, 0.5, np.float32)
+    if stage.initial_state == "uniform":
+        return rng.uniform(size=shape).astype(np.float32)
+    return np.zeros(shape, np.float32)
+
+
+def _mean_spiking_output(neuron, currents, v0, dt):
+    """Mean output over time of IF neurons driven by time-major ``currents``.
+
+    Mirrors `rateconv.neurons.if_step` in numpy, for many candidate parameters
+    at once without recompiling the simulator for each.
+    """
+    voltage = v0.copy()
+    total = np.zeros_like(v0)
+    for j in currents:
+        voltage = voltage + j * dt
+        n_spikes = np.maximum(np.floor(voltage), 0.0)
+        if neuron.reset == "zero":
+            voltage = np.where(n_spikes > 0, 0.0, voltage)
+        else:
+            voltage = voltage - n_spikes
+        total += n_spikes
+    return total * (neuron.amplitude / (dt * len(currents)))
+
+
+# ---------------------------------------------------------------------------
+# Normalization
+# ---------------------------------------------------------------------------
+
+
+def normalize(
+    net,
+    x_cal,
+    *,
+    percentile=99.9,
+    max_rate=None,
+    dt=DT,
+    layers=None,
+    batch_size=256,
+):
+    """Data-based normalization of ReLU -> integrate-and-fire layers.
+
+    For each ReLU layer, the ``percentile`` of its rate-mode firing rate (the
+    activation divided by the neuron's amplitude, in Hz) over the positive
+    activations on ``x_cal`` is mapped to one spike per step (``1 / dt``), or
+    to ``max_rate``, by rescaling both the rate and the spiking neuron by the
+    same factor ``k`` (input times ``k``, amplitude divided by ``k``; a bias is
+    multiplied by ``k`` too).  This is Rueckauer et al.'s (2017) robust
+    layer-wise normalization, written on the neurons instead of the weights:
+    the weights stay as trained and rate mode computes exactly the same
+    function, while spiking layers fire at a usable rate.
+
+    The percentile is taken over the layer's nonzero activations (as in the
+    SNN Toolbox), so silent ReLU units do not drag it down.  A layer with no
+    activity on ``x_cal`` keeps its scale, with a warning.
+
+    Parameters
+    ----------
+    net : SpikingNetwork
+        A converted network; it is not modified.
+    x_cal : array or list of arrays
+        Calibration inputs (a few hundred training samples are plenty); never
+        the test set.
+    percentile : float
+        In (0, 100]; 100 is the maximum (Diehl et al. 2015).  99.9 ignores
+        rare outliers, which would otherwise make every other unit fire slowly.
+    max_rate : float or None
+        Firing rate, in Hz, for the percentile activation; None is one spike
+        per step, ``1 / dt``.  Integrate-and-fire neurons with reset by
+        subtraction may fire several spikes in one step, so activations above
+        the percentile are not clipped.
+    dt : float
+        Simulation timestep, in seconds (as given to `Simulator`).
+    layers : str, list of str or None
+        Layers to normalize; None is every ReLU layer (LIF layers are then
+        skipped with a warning).  Naming a LIF layer is an error.
+    batch_size : int
+        Samples run at once.
+
+    Returns
+    -------
+    SpikingNetwork
+        A new network; its stages are copies, its neuron types rescaled.
+
+    Raises
+    ------
+    ValueError
+        If there is no ReLU layer to normalize, or ``layers`` names a LIF or
+        unknown layer.
+    """
+    if not (isinstance(percentile, (int, float)) and 0 < percentile <= 100):
+        raise ValueError(
+            f"percentile must be in (0, 100]. Received: percentile={percentile!r}"
+        )
+    if not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
+        raise ValueError(f"dt must be a positive time in seconds. Received: {dt!r}")
+    if max_rate is not None and not (
+        isinstance(max_rate, (int, float)) and max_rate > 0 and math.isfinite(max_rate)
+    ):
+        raise ValueError(
+            f"max_rate must be None or a positive rate in Hz. Received: {max_rate!r}"
+        )
+    _check_batch_size(batch_size)
+    names = _select_stages(net, layers, "normalize")
+    target = float(max_rate) if max_rate is not None else 1.0 / dt
+    acts = rate_activations(net, x_cal, names, batch_size=batch_size)
+
+    updates = {}
+    for name in names:
+        stage = net[name]
+        rates = acts[name] / stage.rate_neuron.amplitude  # Hz
+        positive = rates[rates > 0]
+        if positive.size == 0:
+            warnings.warn(
+                f"normalize(): layer '{name}' is silent on the calibration data; "
+                "its scale is left unchanged.",
+                stacklevel=2,
+            )
+            continue
+        k = target / float(np.percentile(positive, percentile))
+        updates[name] = {
+            "rate_neuron": _rescale(stage.rate_neuron, k),
+            "spiking_neuron": _rescale(stage.spiking_neuron, k),
+        }
+    return _copy_network(net, updates)
+
+
+def _rescale(neuron, k):
+    # scaled() multiplies the gain only; scaling the bias too keeps
+    # max(k * (gain * x + bias), 0) * amplitude / k exact for any bias
+    return dataclasses.replace(neuron.scaled(k), bias=neuron.bias * k)
+
+
+# ---------------------------------------------------------------------------
+# Calibration to a number of steps
+# ---------------------------------------------------------------------------
+
+
+def calibrate(
+    net,
+    x_cal,
+    *,
+    n_steps,
+    shifts=DEFAULT_SHIFTS,
+    gains=DEFAULT_GAINS,
+    dt=DT,
+    layers=None,
+    input_encoding="constant",
+    seed=0,
+    batch_size=64,
+    return_info=False,
+):
+    """Tune each integrate-and-fire layer's spiking neurons for ``n_steps``.
+
+    Layer by layer, in topological order, with the layers before it already
+    calibrated and spiking, the spiking neuron's input current becomes
+    ``c * gain * x + bias + shift / (n_steps * dt)``: ``c`` a gain correction
+    and ``shift`` a bias shift in threshold units per run (0.5 is Deng & Gu's
+    half-threshold shift, which removes the rounding-down of the spike count
+    with a zero initial voltage).  The pair ``(c, shift)`` is picked from
+    ``gains x shifts`` to minimize the mean squared error, over ``x_cal`` and
+    the layer's neurons, between the layer's mean spiking output over
+    ``n_steps`` (the spikes, before any synapse) and its rate-mode output.
+    Ties go to the smallest change.  The rate neurons are untouched, so rate
+    mode is exactly the original.
+
+    The firing-rate scale (spikes per step) is not searched: with reset by
+    subtraction more spikes per step always reduce the error, so that is a
+    budget to set with `normalize` or ``scale_firing_rates``, before
+    calibrating.  The correction is tuned for ``n_steps``; longer runs keep the
+    small bias ``shift / (n_steps * dt)``, so recalibrate for another latency.
+
+    Parameters
+    ----------
+    net : SpikingNetwork
+        A converted (typically normalized) network; it is not modified.
+    x_cal : array or list of arrays
+        Calibration inputs, e.g. a few hundred training samples; never the
+        test set.
+    n_steps : int
+        The number of timesteps the network will run for.
+    shifts : sequence of float
+        Candidate bias shifts, in spikes per run (threshold units).
+    gains : sequence of float
+        Candidate gain corrections (positive; 1 is unchanged).
+    dt : float
+        Simulation timestep, in seconds (as given to `Simulator`).
+    layers : str, list of str or None
+        Layers to calibrate; None is every ReLU / integrate-and-fire layer
+        (LIF layers are simulated but left unchanged, with a warning).
+    input_encoding : {"constant", "poisson"}
+        As in `Simulator.predict`; calibrate with the encoding you will run.
+    seed : int
+        Seed of the input encoding and of ``"uniform"`` initial voltages.
+    batch_size : int
+        Calibration samples simulated at once (memory grows with
+        ``batch_size * n_steps * neurons``).
+    return_info : bool
+        Also return, per calibrated layer, the chosen ``gain`` and ``shift``
+        and the layer's mean squared error on ``x_cal`` before and after its
+        own correction (both with the layers before it already calibrated).
+
+    Returns
+    -------
+    SpikingNetwork or (SpikingNetwork, dict)
+        The calibrated copy; with ``return_info``,
+        ``{layer: {"gain", "shift", "bias", "mse_before", "mse_after"}}``.
+    """
+    if not (
+        isinstance(n_steps, (int, np.integer))
+        and not isinstance(n_steps, bool)
+        and n_steps >= 1
+    ):
+        raise ValueError(f"n_steps must be an int >= 1. Received: n_steps={n_steps!r}")
+    if not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
+        raise ValueError(f"dt must be a positive time in seconds. Received: {dt!r}")
+    shifts = [float(s) for s in shifts]
+    gains = [float(g) for g in gains]
+    if not shifts or not all(math.isfinite(s) for s in shifts):
+        raise ValueError(f"shifts must be finite numbers. Received: {shifts!r}")
+    if not gains or not all(math.isfinite(g) and g > 0 for g in gains):
+        raise ValueError(f"gains must be positive numbers. Received: {gains!r}")
+    _check_batch_size(batch_size)
+    names = _select_stages(net, layers, "calibrate")
+    xs = [np.asarray(a) for a in _as_list(x_cal)]
+    n_steps = int(n_steps)
+
+    # candidates ordered by size of the change, so ties keep the smaller one
+    candidates = sorted(
+        {(g, s) for g in gains for s in shifts} | {(1.0, 0.0)},
+        key=lambda gs: (abs(gs[1]) + abs(math.log(gs[0])), gs),
+    )
+    unit = 1.0 / (n_steps * dt)  # current adding one spike per run
+    rng = np.random.default_rng(seed)
+
+    # rate mode is the target and calibration never changes it: compute once
+    targets = rate_activations(net, xs, names, batch_size=batch_size)
+    current = _copy_network(net)
+    info = {}
+    for name in names:
+        stage = current[name]
+        neuron = stage.spiking_neuron
+        feed = Simulator(
+            _input_network(current, name),
+            dt=dt,
+            minibatch_size=batch_size,
+            progress=False,
+        )
+        sse = np.zeros(len(candidates))
+        count = 0
+        for start in range(0, _n_samples(xs), batch_size):
+            batch = [a[start : start + batch_size] for a in xs]
+            pre = feed.predict(
+                batch,
+                n_steps=n_steps,
+                probe_synapse=None,
+                input_encoding=input_encoding,
+                seed=seed,
+            )
+            pre = np.moveaxis(np.asarray(pre, np.float32), 1, 0)  # time-major
+            target = targets[name][start : start + batch_size]
+            v0 = _initial_voltage(stage, target.shape, rng)
+            for i, (g, s) in enumerate(candidates):
+                j = pre * (neuron.gain * g) + (neuron.bias + s * unit)
+                mean = _mean_spiking_output(neuron, j, v0, dt)
+                sse[i] += float(np.sum((mean - target) ** 2, dtype=np.float64))
+            count += target.size
+        best = int(np.argmin(sse))
+        g, s = candidates[best]
+        new_neuron = dataclasses.replace(
+            neuron, gain=neuron.gain * g, bias=neuron.bias + s * unit
+        )
+        current = _copy_network(current, {name: {"spiking_neuron": new_neuron}})
+        info[name] = {
+            "gain": g,
+            "shift": s,
+            "bias": new_neuron.bias,
+            "mse_before": sse[candidates.index((1.0, 0.0))] / count,
+            "mse_after": sse[best] / count,
+        }
+    return (current, info) if return_info else current
