@@ -3,6 +3,11 @@
 The public API is re-exported here; see the submodules for details.
 """
 
+import os
+
+# TensorFlow's C++ start-up chatter is noise to users (override by setting it)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from rateconv.calibration import calibrate, normalize
 from rateconv.converter import convert, register_converter, supported_layers
 from rateconv.layers import SoftLIF

@@ -124,6 +124,7 @@ def run_benchmark(
     batch_sizes=(1, 32, 200),
     n_steps=(10, 30, 100),
     probe_synapse=0.1,
+    precision="float32",
     compare_batch=1,
     compare_steps=30,
     min_seconds=1.0,
@@ -141,6 +142,9 @@ def run_benchmark(
         The grid of throughput measurements.
     probe_synapse : float or None
         Output probe filter, as in `Simulator.predict`.
+    precision : {"float32", "bfloat16"}
+        Simulator precision of the throughput grid (the engine comparison is
+        always float32, the step engine's only precision).
     compare_batch, compare_steps : int
         Setting of the time-batched against step-by-step engine comparison.
     min_seconds : float
@@ -175,6 +179,7 @@ def run_benchmark(
         "matmul_gflops": gflops,
         "dense_mflops_per_image": flops / 1e6,
         "probe_synapse": probe_synapse,
+        "precision": precision,
         "forward": {},
         "runs": [],
     }
@@ -184,7 +189,9 @@ def run_benchmark(
         fwd = _timeit(lambda xt=xt: forward(xt)[0].numpy(), min_seconds=min_seconds)
         result["forward"][batch] = fwd
         log(f"batch {batch}: ReLU forward {fwd * 1e3:.2f} ms")
-        sim = Simulator(network, minibatch_size=batch, progress=False)
+        sim = Simulator(
+            network, minibatch_size=batch, progress=False, precision=precision
+        )
         for steps in n_steps:
             seconds = _timeit(
                 lambda sim=sim, xb=xb, steps=steps: sim.predict(
@@ -238,7 +245,8 @@ def run_benchmark(
 def format_table(result):
     """The benchmark result as a text table."""
     lines = [
-        f"machine: {result['machine']}; TensorFlow {result['tensorflow']}",
+        f"machine: {result['machine']}; TensorFlow {result['tensorflow']}; "
+        f"precision {result['precision']}",
         f"float32 matmul: {result['matmul_gflops']:.1f} GFLOP/s; network: "
         f"{result['dense_mflops_per_image']:.1f} MFLOP per image-step",
         "",

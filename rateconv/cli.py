@@ -13,6 +13,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 # keep TensorFlow's start-up chatter out of the user's terminal
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -143,9 +145,21 @@ def _run_evaluation(model, x, y, args):
     import rateconv
 
     net = rateconv.convert(
-        model, synapse=args.synapse, scale_firing_rates=args.scale_firing_rates
+        model,
+        synapse=args.synapse,
+        scale_firing_rates=args.scale_firing_rates,
+        reset=args.reset,
+        initial_state=args.initial_state,
     )
-    sim = rateconv.Simulator(net, minibatch_size=args.minibatch_size)
+    if args.normalize or args.calibrate:
+        x_cal = _calibration_images(args)
+        if args.normalize:
+            net = rateconv.normalize(net, x_cal)
+        if args.calibrate:
+            net = rateconv.calibrate(net, x_cal, n_steps=args.n_steps)
+    sim = rateconv.Simulator(
+        net, minibatch_size=args.minibatch_size, precision=args.precision
+    )
     start = time.perf_counter()
     rate = sim.evaluate(x, y, mode="rate")
     spiking = sim.evaluate(
@@ -153,9 +167,30 @@ def _run_evaluation(model, x, y, args):
         y,
         n_steps=args.n_steps,
         probe_synapse=args.probe_synapse,
+        readout=args.readout,
         return_outputs=args.plot is not None,
     )
     return rate, spiking, time.perf_counter() - start
+
+
+def _calibration_images(args):
+    """Training images for normalization/calibration: never the test set."""
+    from rateconv import datasets
+    from rateconv.models import prepare_images
+
+    name = "fashion_mnist" if args.dataset == "fashion_mnist_sample" else args.dataset
+    try:
+        (x_train, _), _ = datasets.load_dataset(
+            name, path=getattr(args, "data_dir", None)
+        )
+    except FileNotFoundError as e:
+        raise UsageError(
+            f"--normalize/--calibrate need the {name} training set (calibration "
+            f"never uses test images), which was not found: {e}"
+        ) from None
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(x_train), args.calibration_images, replace=False)
+    return prepare_images(x_train[np.sort(pick)])
 
 
 def _save_plots(path, x, y, rate, spiking, dt, class_names=None):
@@ -292,6 +327,39 @@ def cmd_train(args):
     print(f"wrote {output} (test error {100 * info['test_error']:.2f}%)")
 
 
+def cmd_bench(args):
+    from rateconv import benchmark, datasets
+    from rateconv.converter import convert
+    from rateconv.models import prepare_images
+
+    model = _load_model(args.model)
+    net = convert(model, synapse=args.synapse)
+    x, _ = datasets.load_fashion_mnist_sample()
+    shape = tuple(net.input_shapes[0])
+    if prepare_images(x[:1]).shape[1:] == shape:
+        x = prepare_images(x[: max(args.batch_sizes)])
+    else:  # not an MNIST-shaped model: random inputs in [0, 1]
+        x = np.random.default_rng(0).random((max(args.batch_sizes),) + shape)
+    log = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    result = benchmark.run_benchmark(
+        net,
+        x,
+        batch_sizes=args.batch_sizes,
+        n_steps=args.n_steps,
+        probe_synapse=args.probe_synapse,
+        precision=args.precision,
+        min_seconds=args.min_seconds,
+        log=None if args.quiet else log,
+    )
+    result["model"] = args.model
+    result["synapse"] = args.synapse
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print()
+        print(benchmark.format_table(result))
+
+
 def build_parser():
     parser = _ArgumentParser(
         prog="rateconv",
@@ -318,6 +386,42 @@ def build_parser():
         p.add_argument("--scale-firing-rates", type=_positive_float, default=1.0)
         p.add_argument("--n-images", type=_positive_int, default=None)
         p.add_argument("--minibatch-size", type=_positive_int, default=None)
+        p.add_argument(
+            "--reset",
+            choices=["zero", "subtract"],
+            default=None,
+            help="voltage after a spike (default: zero for LIF, subtract for IF)",
+        )
+        p.add_argument(
+            "--initial-state",
+            choices=["zero", "half", "uniform"],
+            default=None,
+            help="initial membrane voltage, fraction of threshold (default zero)",
+        )
+        p.add_argument(
+            "--readout",
+            choices=["last", "mean"],
+            default="last",
+            help="classify from the probe at each step or its running mean",
+        )
+        p.add_argument(
+            "--precision",
+            choices=["float32", "bfloat16"],
+            default="float32",
+            help="arithmetic of layers reading spikes (bfloat16: faster)",
+        )
+        p.add_argument(
+            "--normalize",
+            action="store_true",
+            help="ReLU nets: scale each layer so its 99.9th-percentile rate is "
+            "one spike per step (uses training images)",
+        )
+        p.add_argument(
+            "--calibrate",
+            action="store_true",
+            help="ReLU nets: calibrate IF neurons to --n-steps on training images",
+        )
+        p.add_argument("--calibration-images", type=_positive_int, default=1000)
 
     p = sub.add_parser("demo", help="evaluate the shipped pretrained network")
     sim_options(p)
@@ -339,6 +443,29 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plot", default=None, help="write figures to this path")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "bench",
+        help="measure spiking throughput, dense ratio and roofline fraction",
+        description="Time the spiking simulation of MODEL (default: the pretrained "
+        "reference network) against a ReLU forward pass of the same network and a "
+        "large matrix product, all in this process and run.",
+    )
+    p.add_argument("model", nargs="?", default="fashion_mnist_softlif")
+    p.add_argument("--batch-sizes", type=_positive_int, nargs="+", default=[1, 32, 200])
+    p.add_argument("--n-steps", type=_positive_int, nargs="+", default=[10, 30, 100])
+    p.add_argument("--synapse", type=_synapse, default=None)
+    p.add_argument("--probe-synapse", type=_synapse, default=0.1)
+    p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
+    p.add_argument(
+        "--min-seconds",
+        type=_positive_float,
+        default=2.0,
+        help="repeat each timing for at least this long (median of repeats)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("train", help="train the reference network in rate mode")
     p.add_argument(
