@@ -292,6 +292,7 @@ def cmd_train(args):
     model = reference_network(
         x_train.shape[1:] + (1,) if x_train.ndim == 3 else x_train.shape[1:],
         activation=args.activation,
+        levels=args.levels,
     )
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -314,6 +315,7 @@ def cmd_train(args):
     info = {
         "dataset": args.dataset,
         "activation": args.activation,
+        "levels": args.levels if args.activation == "qcfs" else None,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
@@ -472,7 +474,16 @@ def build_parser():
         "--dataset", choices=["fashion_mnist", "mnist"], default="fashion_mnist"
     )
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--activation", choices=["softlif", "relu"], default="softlif")
+    p.add_argument(
+        "--activation",
+        choices=["softlif", "relu", "qcfs"],
+        default="softlif",
+        help="neurons to train with: soft-LIF (converts to LIF), ReLU or "
+        "quantized clip-floor-shift ReLU (both convert to integrate-and-fire)",
+    )
+    p.add_argument(
+        "--levels", type=_positive_int, default=8, help="qcfs quantization levels"
+    )
     p.add_argument("--epochs", type=_positive_int, default=18)
     p.add_argument("--batch-size", type=_positive_int, default=128)
     p.add_argument("--learning-rate", type=_positive_float, default=1e-3)

@@ -45,6 +45,11 @@ def register_converter(*layer_classes):
     return decorator
 
 
+def converter_for(layer_class):
+    """The converter registered for ``layer_class`` (exact class), or None."""
+    return _REGISTRY.get(layer_class)
+
+
 def supported_layers():
     """Names of the Keras layer classes the converter knows, sorted."""
     return sorted(cls.__name__ for cls in _REGISTRY)

@@ -29,7 +29,7 @@ def _inner_conversion(layer, ctx):
     """The stage fields the converter makes of the wrapped activation layer."""
     # the registry is the one source of truth for what a layer converts to,
     # so the spikes simulated here are those of the converted network
-    fn = converter._REGISTRY.get(type(layer))
+    fn = converter.converter_for(type(layer))
     if fn is None:
         raise TypeError(
             f"SpikingAware wraps an activation layer ({_WRAPPABLE}). Received: "
