@@ -180,3 +180,27 @@ def test_pretrained_reports_a_missing_network(registry, tmp_path, monkeypatch, c
     args = ["--pretrained-dir", tmp_path / "empty", "--name", "tiny"]
     status, _, err = run_example("pretrained.py", args, monkeypatch, capsys)
     assert status == 1 and "No pretrained manifest" in err
+
+
+@pytest.mark.skipif(not have_fashion_mnist(), reason="needs the full Fashion-MNIST")
+def test_low_latency_table(tmp_path, monkeypatch, capsys):
+    from rateconv.models import reference_network
+
+    for activation in ("softlif", "relu", "qcfs"):
+        keras.utils.set_random_seed(0)
+        path = tmp_path / f"fashion_mnist_{activation}.keras"
+        reference_network(activation=activation).save(path)
+        register_pretrained(path, f"fashion_mnist_{activation}", directory=tmp_path)
+    monkeypatch.setenv(PRETRAINED_DIR_ENV, str(tmp_path))
+    table = tmp_path / "table.md"
+    args = ["--n-images", 20, "--calibration-images", 20, "--steps", 1, 3]
+    args += ["--output", table]
+    status, out, _ = run_example("low_latency.py", args, monkeypatch, capsys)
+    assert status == 0
+    rows = [r for r in table.read_text().splitlines() if r.startswith("| ")][1:]
+    # every technique of every network, with the rate and two step counts
+    assert len(rows) == 9
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        values = [float(c) for c in cells[2:]]
+        assert len(values) == 3 and all(0 <= v <= 100 for v in values)
