@@ -76,3 +76,47 @@ def test_keras_round_trip(tmp_path):
 def test_softlif_invalid_parameters(kwargs, name):
     with pytest.raises(ValueError, match=name):
         rateconv.SoftLIF(**kwargs)
+
+
+def _soft_lif_float64(j, sigma, amplitude, tau_rc=0.02, tau_ref=0.002):
+    p = sigma * np.logaddexp(0.0, (j - 1) / sigma)
+    return amplitude / (tau_ref + tau_rc * np.log1p(1 / p))
+
+
+@pytest.mark.parametrize("sigma", [0.02, 0.3])
+def test_fused_layer_matches_soft_lif_rate_and_its_derivative(sigma):
+    import tensorflow as tf
+
+    layer = rateconv.SoftLIF(sigma=sigma, amplitude=0.01, max_rate=100)
+    x64 = np.linspace(-0.5, 6, 3001)
+    x = tf.constant(x64.astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        fused = layer(x)
+    reference = neurons.soft_lif_rate(
+        layer.neuron.current(x), sigma=sigma, amplitude=0.01
+    )
+    np.testing.assert_allclose(fused, reference, rtol=1e-5, atol=1e-9)
+    # the slope against a float64 central difference of the same curve
+    gain, bias = layer.neuron.gain, layer.neuron.bias
+    h = 1e-6
+    numeric = (
+        _soft_lif_float64(gain * (x64 + h) + bias, sigma, 0.01)
+        - _soft_lif_float64(gain * (x64 - h) + bias, sigma, 0.01)
+    ) / (2 * h)
+    slope = tape.gradient(fused, x).numpy()
+    np.testing.assert_allclose(slope, numeric, rtol=2e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("sigma", [1e-3, 0.02, 1.0])
+def test_fused_layer_is_finite_everywhere(sigma):
+    import tensorflow as tf
+
+    layer = rateconv.SoftLIF(sigma=sigma)
+    x = tf.constant(np.linspace(-1e4, 1e4, 200001, dtype=np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+    g = tape.gradient(y, x).numpy()
+    assert np.all(np.isfinite(y)) and np.all(y > 0)
+    assert np.all(np.isfinite(g)) and np.all(g >= 0)
