@@ -100,7 +100,10 @@ def main(argv=None):
             print(f"  manifest {key}: {100 * value:.2f}%")
     print(f"evaluating on {len(x)} images of {args.dataset}")
 
-    sim = rateconv.Simulator(rateconv.convert(model))
+    # the conversion options the network was measured with (manifest "convert")
+    options = entry.get("convert", {})
+    print(f"convert options: {options or 'defaults'}")
+    sim = rateconv.Simulator(rateconv.convert(model, **options))
     rate = sim.evaluate(x, y, mode="rate")
     spiking = sim.evaluate(x, y, n_steps=args.n_steps, probe_synapse=args.probe_synapse)
 

@@ -21,6 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 CURVE_STEPS = (1, 2, 3, 5, 10, 15, 20, 30, 50, 100, 200, 300)
 
 
+_UNSET = argparse.SUPPRESS  # flags not given defer to the network's own options
+
+
 class UsageError(Exception):
     """A wrong argument: reported as one line, exit status 2."""
 
@@ -141,16 +144,28 @@ def _error_table(evaluation, rate_error):
     return "\n".join(lines)
 
 
-def _run_evaluation(model, x, y, args):
+CONVERT_OPTIONS = ("synapse", "scale_firing_rates", "reset", "initial_state")
+
+
+def _conversion(args, spec):
+    """`convert` options: a pretrained network's own, then the explicit flags."""
+    from rateconv.pretrained import available, conversion_options
+
+    options = {}
+    if spec in available():
+        options.update(conversion_options(spec))
+    for key in CONVERT_OPTIONS:
+        value = getattr(args, key, _UNSET)
+        if value is not _UNSET:
+            options[key] = value
+    return options
+
+
+def _run_evaluation(model, x, y, args, spec=None):
     import rateconv
 
-    net = rateconv.convert(
-        model,
-        synapse=args.synapse,
-        scale_firing_rates=args.scale_firing_rates,
-        reset=args.reset,
-        initial_state=args.initial_state,
-    )
+    args.conversion = _conversion(args, spec)
+    net = rateconv.convert(model, **args.conversion)
     if args.normalize or args.calibrate:
         x_cal = _calibration_images(args)
         if args.normalize:
@@ -216,15 +231,15 @@ def cmd_evaluate(args):
 
     model = _load_model(args.model)
     x, y = _load_data(args.dataset, args.n_images, args.data_dir)
-    rate, spiking, seconds = _run_evaluation(model, x, y, args)
+    rate, spiking, seconds = _run_evaluation(model, x, y, args, args.model)
     if args.json:
         out = {
             "model": args.model,
             "dataset": args.dataset,
             "n_images": len(x),
-            "synapse": args.synapse,
+            "convert": args.conversion,
             "probe_synapse": args.probe_synapse,
-            "scale_firing_rates": args.scale_firing_rates,
+            "readout": args.readout,
             "rate_error": rate.error,
             "spiking": spiking.to_dict(),
             "seconds": seconds,
@@ -233,13 +248,17 @@ def cmd_evaluate(args):
     else:
         print(
             f"{args.model} on {len(x)} images of {args.dataset}, {args.n_steps} steps "
-            f"({seconds:.1f} s)"
+            f"({seconds:.1f} s); convert options {args.conversion}"
         )
         print(_error_table(spiking, rate.error))
     if args.plot:
         names = datasets.FASHION_MNIST_CLASSES if "fashion" in args.dataset else None
         for p in _save_plots(args.plot, x, y, rate, spiking, 0.001, names):
             print(f"wrote {p}", file=sys.stderr if args.json else sys.stdout)
+
+
+def _describe(options):
+    return ", ".join(f"{k}={v}" for k, v in options.items()) or "default options"
 
 
 def cmd_demo(args):
@@ -259,11 +278,12 @@ def cmd_demo(args):
     print(
         f"rateconv demo: pretrained '{DEFAULT_NAME}' ({entry.get('description', '')})"
     )
+    rate, spiking, seconds = _run_evaluation(model, x, y, args, DEFAULT_NAME)
     print(
-        f"converted to spiking LIF, {args.n_steps} steps of 1 ms, probe lowpass "
-        f"{args.probe_synapse} s, on {len(x)} test images ({args.dataset})"
+        f"converted to spiking LIF ({_describe(args.conversion)}), {args.n_steps} "
+        f"steps of 1 ms, probe lowpass {args.probe_synapse} s, on {len(x)} test "
+        f"images ({args.dataset})"
     )
-    rate, spiking, seconds = _run_evaluation(model, x, y, args)
     print(_error_table(spiking, rate.error))
     print(
         f"  simulated {len(x) * args.n_steps} image-steps in {seconds:.1f} s "
@@ -335,7 +355,8 @@ def cmd_bench(args):
     from rateconv.models import prepare_images
 
     model = _load_model(args.model)
-    net = convert(model, synapse=args.synapse)
+    conversion = _conversion(args, args.model)
+    net = convert(model, **conversion)
     x, _ = datasets.load_fashion_mnist_sample()
     shape = tuple(net.input_shapes[0])
     if prepare_images(x[:1]).shape[1:] == shape:
@@ -354,7 +375,7 @@ def cmd_bench(args):
         log=None if args.quiet else log,
     )
     result["model"] = args.model
-    result["synapse"] = args.synapse
+    result["convert"] = conversion
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -376,8 +397,9 @@ def build_parser():
         p.add_argument(
             "--synapse",
             type=_synapse,
-            default=None,
-            help="lowpass on connections leaving spiking layers, s (default none)",
+            default=_UNSET,
+            help="lowpass on connections leaving spiking layers, s or 'none' "
+            "(default none, or the pretrained network's own setting)",
         )
         p.add_argument(
             "--probe-synapse",
@@ -385,19 +407,25 @@ def build_parser():
             default=0.1,
             help="lowpass on the output probe, s (default 0.1)",
         )
-        p.add_argument("--scale-firing-rates", type=_positive_float, default=1.0)
+        p.add_argument(
+            "--scale-firing-rates",
+            type=_positive_float,
+            default=_UNSET,
+            help="more spikes per step, each smaller (default 1, or the "
+            "pretrained network's own setting)",
+        )
         p.add_argument("--n-images", type=_positive_int, default=None)
         p.add_argument("--minibatch-size", type=_positive_int, default=None)
         p.add_argument(
             "--reset",
             choices=["zero", "subtract"],
-            default=None,
+            default=_UNSET,
             help="voltage after a spike (default: zero for LIF, subtract for IF)",
         )
         p.add_argument(
             "--initial-state",
             choices=["zero", "half", "uniform"],
-            default=None,
+            default=_UNSET,
             help="initial membrane voltage, fraction of threshold (default zero)",
         )
         p.add_argument(
@@ -456,7 +484,12 @@ def build_parser():
     p.add_argument("model", nargs="?", default="fashion_mnist_softlif")
     p.add_argument("--batch-sizes", type=_positive_int, nargs="+", default=[1, 32, 200])
     p.add_argument("--n-steps", type=_positive_int, nargs="+", default=[10, 30, 100])
-    p.add_argument("--synapse", type=_synapse, default=None)
+    p.add_argument(
+        "--synapse",
+        type=_synapse,
+        default=_UNSET,
+        help="connection lowpass, s or 'none' (default: the network's own)",
+    )
     p.add_argument("--probe-synapse", type=_synapse, default=0.1)
     p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
     p.add_argument(

@@ -135,6 +135,7 @@ def lif_step(
     tau_ref=TAU_REF,
     amplitude=1.0,
     reset="zero",
+    min_voltage=0.0,
 ):
     """Advance LIF neurons by one step of length ``dt``.
 
@@ -155,6 +156,8 @@ def lif_step(
     reset : {"zero", "subtract"}
         After a spike the voltage goes to 0, or has 1 subtracted (keeping the
         overshoot).
+    min_voltage : float
+        Floor of the voltage (Nengo's ``min_voltage``); ``-inf`` for none.
 
     Returns
     -------
@@ -176,7 +179,7 @@ def lif_step(
         reset_voltage = ops.zeros_like(voltage)
     else:
         reset_voltage = voltage - 1
-    voltage = ops.where(spiked, reset_voltage, ops.maximum(voltage, 0.0))
+    voltage = ops.where(spiked, reset_voltage, ops.maximum(voltage, min_voltage))
     output = ops.cast(spiked, j.dtype) * (amplitude / dt)
     return output, voltage, refractory
 
@@ -378,6 +381,29 @@ class LIFRate(NeuronType):
     def as_spiking(self):
         return LIF(**dataclasses.asdict(self))
 
+    def scaled(self, k):
+        """Copy that fires ``k`` times faster with ``1 / k`` the amplitude.
+
+        Dividing ``tau_rc`` and ``tau_ref`` by ``k`` multiplies the LIF rate
+        curve by exactly ``k`` for every input, so with the amplitude divided
+        by ``k`` the rate-mode output is unchanged (scaling the input instead,
+        as NengoDL does, would bend the curve).  In spiking mode the neurons
+        run ``k`` times faster, as if ``dt`` were ``k`` times longer: ``k``
+        times more spikes per step, each ``k`` times smaller, up to one spike
+        per step.
+        """
+        _check_positive("scale_firing_rates", k)
+        return dataclasses.replace(
+            self,
+            tau_rc=self.tau_rc / k,
+            tau_ref=self.tau_ref / k,
+            amplitude=self.amplitude / k,
+        )
+
+    @property
+    def is_linear_in_scale(self):
+        return True
+
 
 @dataclasses.dataclass(frozen=True)
 class LIF(LIFRate):
@@ -390,6 +416,7 @@ class LIF(LIFRate):
     """
 
     reset: str = "zero"
+    min_voltage: float = 0.0
 
     spiking = True
     state_names = ("voltage", "refractory")
@@ -401,6 +428,7 @@ class LIF(LIFRate):
     def as_rate(self):
         params = dataclasses.asdict(self)
         params.pop("reset")
+        params.pop("min_voltage")
         return LIFRate(**params)
 
     def as_spiking(self):
@@ -418,6 +446,7 @@ class LIF(LIFRate):
             tau_ref=self.tau_ref,
             amplitude=self.amplitude,
             reset=self.reset,
+            min_voltage=self.min_voltage,
         )
         return out, (voltage, refractory)
 

@@ -249,3 +249,18 @@ def register_pretrained(model_path, name, *, directory=None, **info):
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     os.replace(tmp, path)
     return manifest["models"][name]
+
+
+def conversion_options(name=DEFAULT_NAME, *, directory=None):
+    """The `rateconv.convert` options a shipped network was measured with.
+
+    The manifest's ``convert`` entry (e.g. ``scale_firing_rates``, ``synapse``,
+    ``initial_state``); an empty dict when it has none.  The demo and
+    ``rateconv evaluate NAME`` use them unless told otherwise.
+    """
+    entry = read_manifest(directory).get(name)
+    if entry is None:
+        raise KeyError(
+            f"No pretrained network named {name!r}. Available: {available(directory)}"
+        )
+    return dict(entry.get("convert", {}))

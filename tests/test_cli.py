@@ -94,7 +94,7 @@ def test_evaluate_json(model_path, capsys):
     result = json.loads(out)  # nothing else on stdout
     assert result["n_images"] == 50
     assert result["dataset"] == "fashion_mnist_sample"
-    assert result["probe_synapse"] == 0.1 and result["synapse"] is None
+    assert result["probe_synapse"] == 0.1 and result["convert"] == {}
     assert 0 <= result["rate_error"] <= 1
     spiking = result["spiking"]
     assert spiking["mode"] == "spiking"
@@ -240,3 +240,29 @@ def test_help_returns_zero(capsys):
     status, out, _ = run(["evaluate", "--help"], capsys)
     assert status == 0
     assert "--n-steps" in out
+
+
+def test_pretrained_conversion_options_apply_unless_overridden(
+    tmp_path, monkeypatch, capsys
+):
+    path = tmp_path / "tiny.keras"
+    tiny_model().save(path)
+    register_pretrained(
+        path,
+        "tiny",
+        directory=tmp_path,
+        convert={"scale_firing_rates": 3.0, "initial_state": "uniform"},
+    )
+    monkeypatch.setenv(PRETRAINED_DIR_ENV, str(tmp_path))
+    base = ["evaluate", "tiny", "--dataset", "fashion_mnist_sample"]
+    base += ["--n-images", "8", "--n-steps", "2", "--json"]
+    assert main(base) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["convert"] == {"scale_firing_rates": 3.0, "initial_state": "uniform"}
+    assert main(base + ["--scale-firing-rates", "1", "--synapse", "0.01"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["convert"] == {
+        "scale_firing_rates": 1.0,
+        "initial_state": "uniform",
+        "synapse": 0.01,
+    }
