@@ -36,12 +36,8 @@ TECHNIQUES = {
         ("NengoDL defaults: start at 0, probe lowpass 0.1 s, last step", {}),
         ("start at random voltage (uniform)", {"initial_state": "uniform"}),
         (
-            "start uniform + spike-count readout (no probe filter, running mean)",
-            {"initial_state": "uniform", "probe_synapse": None, "readout": "mean"},
-        ),
-        (
-            "start at half threshold + spike-count readout",
-            {"initial_state": "half", "probe_synapse": None, "readout": "mean"},
+            "start uniform, scale_firing_rates=6, synapse=0.005 (shipped)",
+            {"initial_state": "uniform", "scale_firing_rates": 6, "synapse": 0.005},
         ),
     ],
     "relu": [
@@ -82,6 +78,8 @@ def build(model, settings, x_cal, n_steps=None):
         model,
         reset=settings.get("reset"),
         initial_state=settings.get("initial_state"),
+        scale_firing_rates=settings.get("scale_firing_rates", 1.0),
+        synapse=settings.get("synapse"),
     )
     if settings.get("normalize"):
         net = rateconv.normalize(net, x_cal)

@@ -199,7 +199,7 @@ def test_low_latency_table(tmp_path, monkeypatch, capsys):
     assert status == 0
     rows = [r for r in table.read_text().splitlines() if r.startswith("| ")][1:]
     # every technique of every network, with the rate and two step counts
-    assert len(rows) == 9
+    assert len(rows) == 8
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         values = [float(c) for c in cells[2:]]
