@@ -81,12 +81,15 @@ class _LowPrecisionOp:
         return tf.cast(out, tf.float32)
 
 
-def _neuron_scan(neuron, synapse, dt, n_steps, static):
+def _neuron_scan(neuron, synapse, dt, n_steps, static, count=True):
     """An XLA-compiled loop of the neuron (and synapse) update over a chunk.
 
     Returns ``fn(j, neuron_state, synapse_state, mask)`` giving the outputs
     (time-major), the new states and the spike count per neuron (weighted by
-    ``mask`` over the batch, so padding samples do not count).
+    ``mask`` over the batch, so padding samples do not count); with
+    ``count=False`` the count is None, which saves a loop-carried tensor (the
+    loop is bound by memory traffic: each carried tensor is read and written
+    at every step).
     """
     count_scale = dt / neuron.amplitude
 
@@ -95,13 +98,17 @@ def _neuron_scan(neuron, synapse, dt, n_steps, static):
         # an XLA while loop: compiles once whatever the chunk length, and
         # fuses the elementwise update of each step into one kernel
         outs = tf.TensorArray(j.dtype, size=n_steps)
-        total = tf.zeros_like(j if static else j[0])
+        # a scalar placeholder when not counting (autograph needs a tensor)
+        total = tf.zeros_like(j if static else j[0]) if count else tf.zeros(())
         for t in tf.range(n_steps):
             out, state = neuron.step(j if static else j[t], state, dt)
-            total += out
+            if count:
+                total += out
             if synapse is not None:
                 out, syn_state = synapse.step(out, syn_state, dt)
             outs = outs.write(t, out)
+        if not count:
+            return outs.stack(), state, syn_state
         counts = tf.tensordot(mask, total, axes=[[0], [0]]) * count_scale
         return outs.stack(), state, syn_state, counts
 
@@ -335,7 +342,14 @@ class Simulator:
             shape (n_samples, n_steps, *layer_shape)})``.
         """
         result = self._run(
-            x, n_steps, mode, probe_synapse, input_encoding, seed, probe_layers
+            x,
+            n_steps,
+            mode,
+            probe_synapse,
+            input_encoding,
+            seed,
+            probe_layers,
+            count_spikes=False,
         )
         outputs = result["outputs"]
         outputs = outputs[0] if len(outputs) == 1 else outputs
@@ -468,6 +482,7 @@ class Simulator:
         probe_layers,
         on_batch=None,
         keep_outputs=True,
+        count_spikes=True,
     ):
         xs = self._check_x(x)
         self._check_options(n_steps, mode, input_encoding, xs)
@@ -529,6 +544,7 @@ class Simulator:
                     seed,
                     start,
                     probe_layers,
+                    count_spikes,
                 )
             outs = [np.asarray(o)[:valid] for o in res["outputs"]]
             if on_batch is not None:
@@ -633,7 +649,15 @@ class Simulator:
             steps.append(tf.cast(u < x, x.dtype))
         return tf.stack(steps)
 
-    def _chunk_fn(self, n_chunk, probe_synapse, input_encoding, probe_layers, batch):
+    def _chunk_fn(
+        self,
+        n_chunk,
+        probe_synapse,
+        input_encoding,
+        probe_layers,
+        batch,
+        count_spikes=True,
+    ):
         key = (
             "chunk",
             n_chunk,
@@ -641,6 +665,7 @@ class Simulator:
             input_encoding,
             tuple(probe_layers),
             batch,
+            count_spikes,
         )
         if key in self._cache:
             return self._cache[key]
@@ -663,7 +688,12 @@ class Simulator:
                     ops[s.name] = self._low_precision_op(s)
         scans = {
             s.name: _neuron_scan(
-                s.spiking_neuron, s.synapse, dt, n_chunk, static_j[s.name]
+                s.spiking_neuron,
+                s.synapse,
+                dt,
+                n_chunk,
+                static_j[s.name],
+                count=count_spikes,
             )
             for s in net.neuron_stages
         }
@@ -705,9 +735,10 @@ class Simulator:
                     v = _fold(ops[stage.name], ins, n_chunk)
                     is_t = any_t
                 if stage.spiking_neuron is not None:
-                    v, st["neuron"], st["synapse"], counts[stage.name] = scans[
-                        stage.name
-                    ](v, st["neuron"], st["synapse"], mask)
+                    res = scans[stage.name](v, st["neuron"], st["synapse"], mask)
+                    v, st["neuron"], st["synapse"] = res[:3]
+                    if count_spikes:
+                        counts[stage.name] = res[3]
                     is_t = True
                 values[stage.name] = (v, is_t)
                 new_states[stage.name] = st
@@ -766,6 +797,7 @@ class Simulator:
         seed,
         batch_start,
         probe_layers,
+        count_spikes=True,
     ):
         net = self.network
         batch = len(xs[0])
@@ -787,7 +819,12 @@ class Simulator:
         while t0 < n_steps:
             n_chunk = min(chunk, n_steps - t0)
             fn = self._chunk_fn(
-                n_chunk, probe_synapse, input_encoding, probe_layers, batch
+                n_chunk,
+                probe_synapse,
+                input_encoding,
+                probe_layers,
+                batch,
+                count_spikes,
             )
             outs, states, probe_states, c, lay = fn(
                 statics,
@@ -881,6 +918,7 @@ class Simulator:
         seed,
         batch_start,
         probe_layers,
+        count_spikes=True,
     ):
         net = self.network
         batch = len(xs[0])
