@@ -344,6 +344,7 @@ def calibrate(
     input_encoding="constant",
     seed=0,
     batch_size=64,
+    max_neurons=4096,
     return_info=False,
 ):
     """Tune each integrate-and-fire layer's spiking neurons for ``n_steps``.
@@ -391,6 +392,13 @@ def calibrate(
     batch_size : int
         Calibration samples simulated at once (memory grows with
         ``batch_size * n_steps * neurons``).
+    max_neurons : int or None
+        Neurons per layer on which candidates are scored: a fixed random
+        subset (seeded) of a larger layer, the same for every sample.  The
+        search costs ``len(gains) * len(shifts) * n_steps`` IF updates per
+        scored neuron and sample, so scoring all of a large layer at 64 steps
+        takes minutes; a few thousand neurons estimate the layer's mean
+        squared error closely.  None scores all of them.
     return_info : bool
         Also return, per calibrated layer, the chosen ``gain`` and ``shift``
         and the layer's mean squared error on ``x_cal`` before and after its
@@ -417,6 +425,14 @@ def calibrate(
     if not gains or not all(math.isfinite(g) and g > 0 for g in gains):
         raise ValueError(f"gains must be positive numbers. Received: {gains!r}")
     _check_batch_size(batch_size)
+    if max_neurons is not None and not (
+        isinstance(max_neurons, (int, np.integer))
+        and not isinstance(max_neurons, bool)
+        and max_neurons >= 1
+    ):
+        raise ValueError(
+            f"max_neurons must be None or an int >= 1. Received: {max_neurons!r}"
+        )
     names = _select_stages(net, layers, "calibrate")
     xs = [np.asarray(a) for a in _as_list(x_cal)]
     n_steps = int(n_steps)
@@ -444,6 +460,12 @@ def calibrate(
         )
         sse = np.zeros(len(candidates))
         count = 0
+        size = int(np.prod(stage.output_shape))
+        scored = (
+            np.sort(rng.choice(size, max_neurons, replace=False))
+            if max_neurons is not None and size > max_neurons
+            else slice(None)
+        )
         for start in range(0, _n_samples(xs), batch_size):
             batch = [a[start : start + batch_size] for a in xs]
             pre = feed.predict(
@@ -454,7 +476,9 @@ def calibrate(
                 seed=seed,
             )
             pre = np.moveaxis(np.asarray(pre, np.float32), 1, 0)  # time-major
+            pre = pre.reshape(pre.shape[:2] + (size,))[:, :, scored]
             target = targets[name][start : start + batch_size]
+            target = target.reshape(len(target), size)[:, scored]
             v0 = _initial_voltage(stage, target.shape, rng)
             for i, (g, s) in enumerate(candidates):
                 j = pre * (neuron.gain * g) + (neuron.bias + s * unit)

@@ -213,7 +213,7 @@ def test_calibration_search_agrees_with_the_simulator(trained):
     net = rateconv.normalize(rateconv.convert(model), x_train[:64])
     x_cal = x_train[:64]
     calibrated, info = rateconv.calibrate(
-        net, x_cal, n_steps=6, batch_size=24, return_info=True
+        net, x_cal, n_steps=6, batch_size=24, max_neurons=None, return_info=True
     )
     names = [s.name for s in net.neuron_stages]
     rates = rate_activations(net, x_cal, names)
@@ -222,6 +222,28 @@ def test_calibration_search_agrees_with_the_simulator(trained):
     for name in names:
         mse = np.mean((layers[name].mean(axis=1) - rates[name]) ** 2)
         assert mse == pytest.approx(info[name]["mse_after"], rel=1e-3, abs=1e-6)
+
+
+def test_calibrate_scores_a_subset_of_a_large_layer(trained):
+    """max_neurons scores a random subset: about the full layer's error."""
+    model, x_train, _, _ = trained
+    net = rateconv.normalize(rateconv.convert(model), x_train[:64])
+    sizes = {s.name: s.n_neurons for s in net.neuron_stages}
+    half = max(sizes.values()) // 2
+    kwargs = dict(n_steps=4, shifts=[0, 0.5], gains=[1], return_info=True)
+    _, full = rateconv.calibrate(net, x_train[:64], max_neurons=None, **kwargs)
+    _, part = rateconv.calibrate(net, x_train[:64], max_neurons=half, **kwargs)
+    for name in full:
+        if sizes[name] > half:  # scored on a random half of the layer
+            assert part[name]["mse_before"] != full[name]["mse_before"]
+            assert part[name]["mse_before"] == pytest.approx(
+                full[name]["mse_before"], rel=0.3
+            )
+        else:  # small enough to score whole
+            assert part[name]["mse_before"] == full[name]["mse_before"]
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="max_neurons"):
+            rateconv.calibrate(net, x_train[:8], n_steps=4, max_neurons=bad)
 
 
 def test_calibrate_with_the_identity_grid_changes_nothing(trained):
