@@ -269,3 +269,21 @@ def test_calibrate_leaves_lif_layers_and_checks_arguments():
         rateconv.calibrate(net, x, n_steps=4, gains=[0.0], layers="a1")
     with pytest.raises(ValueError, match="LIF"):
         rateconv.calibrate(net, x, n_steps=4, layers=["a2"])
+
+
+def test_subtract_reset_count_from_the_charge_matches_the_step_loop():
+    """The closed form used for reset by subtraction equals the IF loop."""
+    from rateconv.calibration import _mean_spiking_output, _mean_subtract_output
+
+    rng = np.random.default_rng(3)
+    dt = 0.001
+    neuron = rateconv.SpikingRectifiedLinear(amplitude=0.01, reset="subtract")
+    # currents that go negative too: the voltage dips below zero and recovers
+    currents = rng.normal(300.0, 900.0, size=(16, 50, 40)).astype(np.float32)
+    v0 = rng.uniform(size=(50, 40)).astype(np.float32)
+    looped = _mean_spiking_output(neuron, currents, v0, dt)
+    closed = _mean_subtract_output(neuron, np.cumsum(currents * dt, axis=0), v0, dt)
+    assert looped.max() > 0 and (looped == 0).any()
+    # equal up to float rounding at exact integer crossings
+    assert np.mean(looped == closed) > 0.999
+    np.testing.assert_allclose(closed, looped, atol=neuron.amplitude / (dt * 16))
