@@ -9,7 +9,12 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from rateconv.calibration import calibrate, normalize
-from rateconv.converter import convert, register_converter, supported_layers
+from rateconv.converter import (
+    Converter,
+    convert,
+    register_converter,
+    supported_layers,
+)
 from rateconv.layers import SoftLIF
 from rateconv.metrics import Evaluation
 from rateconv.network import SpikingNetwork, Stage

@@ -940,3 +940,35 @@ def test_convert_leaves_model_unchanged():
     for a, b in zip(model.get_weights(), weights):
         np.testing.assert_array_equal(a, b)
     assert model.get_layer("d1").get_config()["activation"] == "relu"
+
+
+def test_converter_class_verifies_rate_mode_against_keras():
+    from tests.test_simulator import conv_net, images
+
+    for activation in ("relu", "softlif"):
+        model = conv_net(activation)
+        conv = rateconv.Converter(model, synapse=0.005, scale_firing_rates=4)
+        assert conv.options == {"synapse": 0.005, "scale_firing_rates": 4}
+        assert [s.name for s in conv.net.stages] == [
+            s.name for s in rateconv.convert(model).stages
+        ]
+        assert conv.verify(images(5), batch_size=2) is True
+
+
+def test_converter_verify_reports_a_changed_rate_function():
+    from tests.test_simulator import conv_net, images
+
+    model = conv_net("relu")
+    conv = rateconv.Converter(model, swap_activations={"relu": rateconv.LIF()})
+    with pytest.raises(ValueError, match="differs from model.predict"):
+        conv.verify(images(4))
+
+
+def test_converter_verify_with_several_outputs():
+    inp = keras.Input((6,))
+    hidden = keras.layers.Dense(8, activation="relu")(inp)
+    model = keras.Model(
+        inp, [keras.layers.Dense(3)(hidden), keras.layers.Dense(2)(hidden)]
+    )
+    x = np.random.default_rng(0).normal(size=(7, 6)).astype(np.float32)
+    assert rateconv.Converter(model).verify(x) is True
