@@ -86,10 +86,10 @@ def _neuron_scan(neuron, synapse, dt, n_steps, static, count=True):
 
     Returns ``fn(j, neuron_state, synapse_state, mask)`` giving the outputs
     (time-major), the new states and the spike count per neuron (weighted by
-    ``mask`` over the batch, so padding samples do not count); with
-    ``count=False`` the count is None, which saves a loop-carried tensor (the
-    loop is bound by memory traffic: each carried tensor is read and written
-    at every step).
+    ``mask`` over the batch, so padding samples do not count).  With
+    ``count=False`` it returns the outputs and states only, which saves a
+    loop-carried tensor: the loop is bound by memory traffic, each carried
+    tensor being read and written at every step.
     """
     count_scale = dt / neuron.amplitude
 
@@ -918,7 +918,6 @@ class Simulator:
         seed,
         batch_start,
         probe_layers,
-        count_spikes=True,
     ):
         net = self.network
         batch = len(xs[0])

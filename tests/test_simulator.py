@@ -278,3 +278,14 @@ def test_mean_readout_classifies_from_the_running_mean():
     )
     with pytest.raises(ValueError, match="readout"):
         sim.evaluate(x, y, readout="max")
+
+
+def test_predict_without_spike_counting_gives_the_evaluate_outputs():
+    """predict skips the spike counts evaluate keeps: same outputs either way."""
+    net = rateconv.convert(conv_net("softlif"), synapse=0.005, initial_state="uniform")
+    sim = rateconv.Simulator(net, progress=False)
+    x = images(5)
+    y = np.arange(5) % 3
+    ev = sim.evaluate(x, y, n_steps=7, return_outputs=True)
+    np.testing.assert_array_equal(sim.predict(x, n_steps=7), ev.outputs)
+    assert all(a.spike_count > 0 for a in ev.activity.values())
