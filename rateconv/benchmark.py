@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from rateconv.converter import convert
 from rateconv.network import SpikingNetwork
-from rateconv.simulator import Simulator, _apply
+from rateconv.simulator import Simulator, forward_graph
 
 
 def _timeit(fn, *, min_seconds=1.0, min_repeats=3, max_repeats=50):
@@ -72,19 +72,10 @@ def relu_forward(network):
     nonlinearity.  Compiled with ``tf.function`` as Keras' ``predict`` does.
     """
 
-    @tf.function
-    def forward(*inputs):
-        values = dict(zip(network.inputs, inputs))
-        for stage in network.stages:
-            if stage.is_input:
-                continue
-            v = _apply(stage.op, [values[n] for n in stage.inputs])
-            if stage.rate_neuron is not None:
-                v = tf.nn.relu(v)
-            values[stage.name] = v
-        return [values[n] for n in network.outputs]
+    def relu(stage, v):
+        return tf.nn.relu(v) if stage.rate_neuron is not None else v
 
-    return forward
+    return forward_graph(network, relu)
 
 
 def matmul_gflops(n=2048, min_seconds=1.0):

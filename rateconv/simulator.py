@@ -151,6 +151,35 @@ def _spiking_max_pool_chunk(stage, x, state, n_steps):
     return maxes - previous, (sums[-1], maxes[-1])
 
 
+def _rate_activation(stage, v):
+    if stage.rate_neuron is not None:
+        v = stage.rate_neuron.rate(v)
+    if stage.readout is not None:
+        v = stage.readout(v)
+    return v
+
+
+def forward_graph(network, activation):
+    """A compiled forward pass of ``network`` without time.
+
+    ``activation(stage, v)`` maps each stage's operation output to the stage's
+    value: rate mode applies the rate neurons and readouts; the benchmark's
+    dense yardstick applies ReLU.  Returns ``fn(*inputs) -> [outputs]``.
+    """
+
+    @tf.function
+    def forward(*inputs):
+        values = dict(zip(network.inputs, inputs))
+        for stage in network.stages:
+            if stage.is_input:
+                continue
+            v = _apply(stage.op, [values[n] for n in stage.inputs])
+            values[stage.name] = activation(stage, v)
+        return [values[n] for n in network.outputs]
+
+    return forward
+
+
 class Simulator:
     """Simulate a converted network, spiking or in rate mode.
 
@@ -567,23 +596,7 @@ class Simulator:
     def _rate(self, xs):
         fn = self._cache.get("rate")
         if fn is None:
-            net = self.network
-
-            @tf.function
-            def fn(*inputs):
-                values = dict(zip(net.inputs, inputs))
-                for stage in net.stages:
-                    if stage.is_input:
-                        continue
-                    v = _apply(stage.op, [values[n] for n in stage.inputs])
-                    if stage.rate_neuron is not None:
-                        v = stage.rate_neuron.rate(v)
-                    if stage.readout is not None:
-                        v = stage.readout(v)
-                    values[stage.name] = v
-                return [values[n] for n in net.outputs]
-
-            self._cache["rate"] = fn
+            fn = self._cache["rate"] = forward_graph(self.network, _rate_activation)
         return [o.numpy() for o in fn(*[tf.constant(a) for a in xs])]
 
     # -------------------------------------------------- time-batched engine
