@@ -33,7 +33,11 @@ from rateconv.pretrained import load_pretrained
 from rateconv.quantized import QuantizedReLU, QuantizedReLURate, SpikingQuantizedReLU
 from rateconv.regularizers import FiringRateRegularizer
 from rateconv.simulator import Simulator
-from rateconv.spiking_aware import SpikingAware
+from rateconv.spiking_aware import (
+    SpikingAware,
+    remove_spiking_aware,
+    spiking_aware_model,
+)
 from rateconv.synapses import Alpha, Lowpass
 
 __version__ = "0.1.0"

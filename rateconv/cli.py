@@ -309,16 +309,30 @@ def cmd_train(args):
         raise UsageError(f"dataset {args.dataset!r} has no training split")
     if args.n_images:
         x_train, y_train = x_train[: args.n_images], y_train[: args.n_images]
-    model = reference_network(
-        x_train.shape[1:] + (1,) if x_train.ndim == 3 else x_train.shape[1:],
-        activation=args.activation,
-        levels=args.levels,
-    )
+    if args.init:
+        model = _load_model(args.init)
+    else:
+        model = reference_network(
+            x_train.shape[1:] + (1,) if x_train.ndim == 3 else x_train.shape[1:],
+            activation=args.activation,
+            levels=args.levels,
+        )
+    trained = model
+    if args.spiking_aware:
+        from rateconv.spiking_aware import spiking_aware_model
+
+        trained = spiking_aware_model(
+            model,
+            args.spiking_aware,
+            initial_state="uniform",
+            scale_firing_rates=args.scale_firing_rates,
+            seed=args.seed,
+        )
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     history = train_classifier(
-        model,
+        trained,
         x_train,
         y_train,
         epochs=args.epochs,
@@ -328,13 +342,25 @@ def cmd_train(args):
         verbose=1 if sys.stdout.isatty() else 2,
     )
     seconds = time.perf_counter() - start
+    if args.spiking_aware:
+        from rateconv.spiking_aware import remove_spiking_aware
+
+        model = remove_spiking_aware(trained)
+        from rateconv.models import compile_classifier
+
+        compile_classifier(model)
+        # a built optimizer, so that loading the file does not warn about it
+        model.optimizer.build(model.trainable_variables)
     model.save(output)
     from rateconv.models import prepare_images
 
     _, accuracy = model.evaluate(prepare_images(x_test), y_test, verbose=0)[:2]
     info = {
         "dataset": args.dataset,
-        "activation": args.activation,
+        "activation": None if args.init else args.activation,
+        "init": args.init,
+        "spiking_aware_steps": args.spiking_aware,
+        "scale_firing_rates": args.scale_firing_rates if args.spiking_aware else None,
         "levels": args.levels if args.activation == "qcfs" else None,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -522,6 +548,29 @@ def build_parser():
     p.add_argument("--learning-rate", type=_positive_float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-images", type=_positive_int, default=None)
+    p.add_argument(
+        "--init",
+        default=None,
+        metavar="MODEL",
+        help="start from this trained model (a .keras file or a pretrained name) "
+        "instead of new weights: fine-tuning (--activation is then ignored)",
+    )
+    p.add_argument(
+        "--spiking-aware",
+        type=_positive_int,
+        default=None,
+        metavar="N_STEPS",
+        help="train with rateconv.SpikingAware: the forward pass is the spike "
+        "count of N_STEPS steps from a random start (uniform), the backward pass "
+        "the rate gradient; the saved model has plain activation layers",
+    )
+    p.add_argument(
+        "--scale-firing-rates",
+        type=_positive_float,
+        default=1.0,
+        help="with --spiking-aware: the scale_firing_rates the model will be "
+        "converted with",
+    )
     p.add_argument("--output", "-o", default="reference.keras")
     p.set_defaults(func=cmd_train)
     return parser

@@ -78,10 +78,17 @@ class SpikingAware(keras.layers.Wrapper):
         Simulated timesteps per forward pass (the intended run length).
     dt : float
         Timestep, in seconds.
-    initial_state : {None, "zero", "half"}
+    initial_state : {None, "zero", "half", "uniform"}
         Initial membrane voltage as a fraction of threshold; None uses the
         converter's default for the layer (zero, half for QuantizedReLU).
-        Match `rateconv.convert`'s ``initial_state``.
+        Match `rateconv.convert`'s ``initial_state``.  ``"uniform"`` draws a
+        random voltage in [0, 1) for every neuron and sample at each training
+        step, so training sees the spike-count noise of a short run from a
+        random start (the count rounded up or down around the rate); it acts
+        like dropout: outside training (``model.predict``, ``evaluate``) the
+        layer returns the wrapped layer's rate.
+    seed : int or None
+        Seed of the ``"uniform"`` voltages.
     scale_firing_rates : float
         Neuron input times this factor, amplitude divided by it; match
         `rateconv.convert`'s ``scale_firing_rates`` (e.g. for ReLU, whose
@@ -97,6 +104,7 @@ class SpikingAware(keras.layers.Wrapper):
         dt=DT,
         initial_state=None,
         scale_firing_rates=1.0,
+        seed=None,
         **kwargs,
     ):
         super().__init__(layer, **kwargs)
@@ -108,11 +116,10 @@ class SpikingAware(keras.layers.Wrapper):
             raise ValueError(
                 f"dt must be a positive time in seconds. Received: dt={dt!r}"
             )
-        if initial_state not in (None, "zero", "half"):
+        if initial_state not in (None, "zero", "half", "uniform"):
             raise ValueError(
-                "initial_state must be None, 'zero' or 'half' (a random start "
-                "would make training noisy). Received: "
-                f"initial_state={initial_state!r}"
+                "initial_state must be None, 'zero', 'half' or 'uniform'. "
+                f"Received: initial_state={initial_state!r}"
             )
         if not (
             isinstance(scale_firing_rates, (int, float)) and scale_firing_rates > 0
@@ -128,6 +135,10 @@ class SpikingAware(keras.layers.Wrapper):
         self.dt = float(dt)
         self.initial_state = initial_state
         self.scale_firing_rates = float(scale_firing_rates)
+        self.seed = seed
+        self.seed_generator = (
+            keras.random.SeedGenerator(seed) if initial_state == "uniform" else None
+        )
         self.supports_masking = True
 
     def _spiking_step(self):
@@ -163,13 +174,20 @@ class SpikingAware(keras.layers.Wrapper):
         start = self.initial_state or default
         return step, n_states, 0.5 if start == "half" else 0.0
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         rate = self.layer(inputs)
+        if self.initial_state == "uniform" and not training:
+            # the random start is a training-time noise, as dropout
+            return rate
         step, n_states, v0 = self._spiking_step()
         x = ops.stop_gradient(ops.convert_to_tensor(inputs))
-        state = (ops.full_like(x, v0),) + tuple(
-            ops.zeros_like(x) for _ in range(n_states - 1)
-        )
+        if self.initial_state == "uniform":
+            v = keras.random.uniform(
+                ops.shape(x), dtype=x.dtype, seed=self.seed_generator
+            )
+        else:
+            v = ops.full_like(x, v0)
+        state = (v,) + tuple(ops.zeros_like(x) for _ in range(n_states - 1))
 
         def body(_, carry):
             total, state = carry
@@ -191,6 +209,7 @@ class SpikingAware(keras.layers.Wrapper):
             "dt": self.dt,
             "initial_state": self.initial_state,
             "scale_firing_rates": self.scale_firing_rates,
+            "seed": self.seed,
         }
 
 
@@ -205,3 +224,86 @@ def _convert_spiking_aware(layer, ctx):
         swaps[inner.name] = swaps[layer.name]
         ctx = dataclasses.replace(ctx, swap_activations=swaps)
     return _inner_conversion(inner, ctx)
+
+
+def _is_wrappable(layer):
+    if isinstance(layer, SpikingAware):
+        return False
+    if isinstance(layer, QuantizedReLU):
+        return True
+    fn = converter.converter_for(type(layer))
+    if fn is None:
+        return False
+    try:
+        fields = fn(layer, _default_context())
+    except (TypeError, ValueError):
+        return False
+    return fields.get("op") is None and fields.get("spiking_neuron") is not None
+
+
+def _clone_with_weights(model, clone_function):
+    """Clone ``model`` through ``clone_function`` and copy every layer's weights."""
+    clone = keras.models.clone_model(model, clone_function=clone_function)
+    for layer in model.layers:
+        if layer.weights:
+            clone.get_layer(layer.name).set_weights(layer.get_weights())
+    return clone
+
+
+def spiking_aware_model(model, n_steps, **options):
+    """Copy of ``model`` with every activation layer wrapped in `SpikingAware`.
+
+    The stand-alone activation layers (`rateconv.SoftLIF`,
+    `rateconv.QuantizedReLU`, ``ReLU``, ``Activation("relu")``) are wrapped;
+    the wrappers keep the layers' names, so conversion options keyed by layer
+    name still apply.  The weights are copied, so fine-tuning the copy leaves
+    ``model`` as it was.  Compile the copy and train it with ``fit``; convert
+    it directly or strip the wrappers with `remove_spiking_aware`.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A Sequential or functional model.
+    n_steps : int
+        Simulated timesteps of the wrappers' forward pass.
+    **options
+        Other `SpikingAware` arguments (``dt``, ``initial_state``,
+        ``scale_firing_rates``, ``seed``).
+
+    Returns
+    -------
+    keras.Model
+    """
+    wrapped = []
+
+    def clone(layer):
+        new = layer.__class__.from_config(layer.get_config())
+        if not _is_wrappable(layer):
+            return new
+        wrapped.append(layer.name)
+        return SpikingAware(new, n_steps=n_steps, name=layer.name, **options)
+
+    copy = _clone_with_weights(model, clone)
+    if not wrapped:
+        raise ValueError(
+            f"Model '{model.name}' has no stand-alone activation layer to wrap "
+            f"({_WRAPPABLE}); put activations in their own layers instead of "
+            "`activation=` arguments."
+        )
+    return copy
+
+
+def remove_spiking_aware(model):
+    """Copy of ``model`` with each `SpikingAware` replaced by its wrapped layer.
+
+    The weights are copied; the result converts to the same spiking network.
+    """
+
+    def clone(layer):
+        if isinstance(layer, SpikingAware):
+            config = layer.layer.get_config()
+            config["name"] = layer.name
+            return layer.layer.__class__.from_config(config)
+        return layer.__class__.from_config(layer.get_config())
+
+    return _clone_with_weights(model, clone)

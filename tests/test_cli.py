@@ -216,6 +216,43 @@ def test_train_writes_model_and_settings(tiny_fashion_mnist, tmp_path, capsys):
     assert np.isfinite(info["final_loss"])
 
 
+def test_train_fine_tunes_spiking_aware_from_a_model(
+    tiny_fashion_mnist, tmp_path, capsys
+):
+    start = tmp_path / "start.keras"
+    common = ["--data-dir", tiny_fashion_mnist, "--n-images", 32, "--batch-size", 16]
+    assert run(["train", *common, "--epochs", 1, "-o", start], capsys)[0] == 0
+    output = tmp_path / "tuned.keras"
+    status, out, _ = run(
+        [
+            "train",
+            *common,
+            "--epochs",
+            1,
+            "--init",
+            start,
+            "--spiking-aware",
+            5,
+            "--scale-firing-rates",
+            6,
+            "-o",
+            output,
+        ],
+        capsys,
+    )
+    assert status == 0 and f"wrote {output}" in out
+    before, after = keras.models.load_model(start), keras.models.load_model(output)
+    # the saved model is the plain network (no wrappers), with new weights
+    assert [type(la) for la in after.layers] == [type(la) for la in before.layers]
+    assert not np.array_equal(
+        before.get_layer("conv1").get_weights()[0],
+        after.get_layer("conv1").get_weights()[0],
+    )
+    info = json.loads(output.with_suffix(".json").read_text())
+    assert info["init"] == str(start) and info["spiking_aware_steps"] == 5
+    assert info["scale_firing_rates"] == 6
+
+
 def test_missing_data_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     # nowhere to find Fashion-MNIST, whatever is installed on this machine
     monkeypatch.delenv(datasets.DATA_DIR_ENV, raising=False)

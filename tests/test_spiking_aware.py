@@ -173,16 +173,126 @@ def test_initial_state_option():
     )
 
 
+def test_uniform_start_is_training_noise_around_the_rate():
+    """A random start rounds each count up or down; inference gives the rate."""
+    plain, _ = pair("relu")
+    dense = plain.layers[0]
+    aware = keras.Sequential(
+        [
+            keras.Input((4,)),
+            dense,
+            rateconv.SpikingAware(
+                keras.layers.ReLU(),
+                n_steps=N_STEPS,
+                scale_firing_rates=300.0,
+                initial_state="uniform",
+                seed=3,
+            ),
+        ]
+    )
+    x = tf.constant(inputs())
+    rate = plain(x).numpy()
+    # outside training: exactly the wrapped layer
+    np.testing.assert_array_equal(aware(x, training=False).numpy(), rate)
+    np.testing.assert_array_equal(aware.predict(x, verbose=0), rate)
+    draws = np.stack([aware(x, training=True).numpy() for _ in range(400)])
+    # each draw is a spike count over N_STEPS: a multiple of the count's unit
+    unit = 1.0 / (300.0 * N_STEPS * rateconv.neurons.DT)
+    counts = draws / unit
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-3)
+    # the draws differ, and the count is the rate's count rounded down or up
+    assert np.ptp(draws, axis=0).max() > 0
+    assert np.all(np.abs(draws - rate) <= unit + 1e-6)
+    # a uniform start is unbiased for integrate-and-fire: the mean is the rate
+    np.testing.assert_allclose(draws.mean(axis=0), rate, atol=0.1 * unit + 1e-6)
+    # the gradient is still the rate gradient
+    grads = []
+    for model, kw in ((plain, {}), (aware, {"training": True})):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(x, **kw) * tf.range(16, dtype=tf.float32))
+        grads.append(tape.gradient(loss, model.trainable_weights))
+    for g0, g1 in zip(*grads):
+        np.testing.assert_allclose(g1.numpy(), g0.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_uniform_start_round_trips(tmp_path):
+    layer = rateconv.SpikingAware(
+        rateconv.SoftLIF(), n_steps=10, initial_state="uniform", seed=5
+    )
+    model = keras.Sequential([keras.Input((4,)), layer])
+    model.save(tmp_path / "u.keras")
+    loaded = keras.models.load_model(tmp_path / "u.keras").layers[0]
+    assert (loaded.initial_state, loaded.seed, loaded.n_steps) == ("uniform", 5, 10)
+
+
 @pytest.mark.parametrize(
     "layer, kwargs, error, match",
     [
         (keras.layers.Dense(3), {}, TypeError, "activation layer"),
         (keras.layers.Activation("tanh"), {}, ValueError, "tanh"),
         (keras.layers.ReLU(), {"n_steps": 0}, ValueError, "n_steps"),
-        (keras.layers.ReLU(), {"initial_state": "uniform"}, ValueError, "initial"),
+        (keras.layers.ReLU(), {"initial_state": "random"}, ValueError, "initial"),
         (keras.layers.ReLU(), {"scale_firing_rates": -1}, ValueError, "scale"),
     ],
 )
 def test_invalid_arguments(layer, kwargs, error, match):
     with pytest.raises(error, match=match):
         rateconv.SpikingAware(layer, **kwargs)
+
+
+def reference_like():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 6, 1))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inp)
+    x = rateconv.SoftLIF(sigma=0.05, amplitude=0.01, max_rate=200, name="lif")(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(8, name="hidden")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    out = keras.layers.Dense(3, activation="relu", name="out")(x)
+    return keras.Model(inp, out)
+
+
+def test_spiking_aware_model_wraps_activation_layers_and_strips_back():
+    model = reference_like()
+    x = np.random.default_rng(0).uniform(size=(5, 6, 6, 1)).astype(np.float32)
+    aware = rateconv.spiking_aware_model(
+        model, n_steps=7, scale_firing_rates=4.0, initial_state="half"
+    )
+    wrappers = [la for la in aware.layers if isinstance(la, rateconv.SpikingAware)]
+    # the stand-alone activations, under their own names; activation= stays
+    assert sorted(la.name for la in wrappers) == ["lif", "relu"]
+    assert all(la.n_steps == 7 and la.scale_firing_rates == 4.0 for la in wrappers)
+    assert not isinstance(aware.get_layer("out"), rateconv.SpikingAware)
+    # weights copied, not shared: training the copy leaves the model alone
+    for layer in model.layers[1:]:
+        weights = aware.get_layer(layer.name).get_weights()
+        assert len(weights) == len(layer.get_weights())
+        for w0, w1 in zip(layer.get_weights(), weights):
+            np.testing.assert_array_equal(w0, w1)
+    before = model.get_layer("conv").get_weights()[0].copy()
+    aware.get_layer("conv").kernel.assign(before + 1)
+    np.testing.assert_array_equal(model.get_layer("conv").get_weights()[0], before)
+    aware.get_layer("conv").kernel.assign(before)
+    # the forward pass is the spiking one
+    assert not np.allclose(aware.predict(x, verbose=0), model.predict(x, verbose=0))
+    # the same spiking network either way, and stripping gives the model back
+    plain = rateconv.remove_spiking_aware(aware)
+    assert not any(isinstance(la, rateconv.SpikingAware) for la in plain.layers)
+    assert [la.name for la in plain.layers[1:]] == [la.name for la in model.layers[1:]]
+    np.testing.assert_array_equal(
+        plain.predict(x, verbose=0), model.predict(x, verbose=0)
+    )
+    runs = [
+        rateconv.Simulator(rateconv.convert(m), progress=False).predict(x, n_steps=5)
+        for m in (model, aware, plain)
+    ]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[0], runs[2])
+
+
+def test_spiking_aware_model_needs_an_activation_layer():
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2, activation="relu")]
+    )
+    with pytest.raises(ValueError, match="no stand-alone activation layer"):
+        rateconv.spiking_aware_model(model, n_steps=5)
