@@ -1,7 +1,8 @@
 """Accuracy at few timesteps: conversion technique x n_steps, for three networks.
 
-The pretrained reference network in three versions (soft-LIF -> LIF, ReLU -> IF,
-quantized clip-floor-shift ReLU -> IF) is converted with the options of
+The pretrained reference network in four versions (soft-LIF -> LIF, the same
+fine-tuned with `rateconv.SpikingAware`, ReLU -> IF, quantized clip-floor-shift
+ReLU -> IF) is converted with the options of
 `rateconv.convert`, `rateconv.normalize` and `rateconv.calibrate`, and each
 combination is run once for the largest ``n_steps``: one run contains every
 shorter run as a prefix, so it gives the accuracy at every step count.
@@ -37,6 +38,16 @@ TECHNIQUES = {
         ("start at random voltage (uniform)", {"initial_state": "uniform"}),
         (
             "start uniform, scale_firing_rates=6, synapse=0.005 (shipped)",
+            {"initial_state": "uniform", "scale_firing_rates": 6, "synapse": 0.005},
+        ),
+    ],
+    # the soft-LIF network fine-tuned with SpikingAware (10 steps from a random
+    # start, scale 6): `rateconv train --init fashion_mnist_softlif
+    # --spiking-aware 10 --scale-firing-rates 6 --epochs 3 --learning-rate 2e-4`
+    "softlif_aware": [
+        (
+            "spiking-aware fine-tuned; start uniform, scale_firing_rates=6, "
+            "synapse=0.005",
             {"initial_state": "uniform", "scale_firing_rates": 6, "synapse": 0.005},
         ),
     ],

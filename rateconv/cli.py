@@ -528,7 +528,10 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("train", help="train the reference network in rate mode")
+    p = sub.add_parser(
+        "train",
+        help="train the reference network in rate mode, or fine-tune a trained one",
+    )
     p.add_argument(
         "--dataset", choices=["fashion_mnist", "mnist"], default="fashion_mnist"
     )

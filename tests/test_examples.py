@@ -186,11 +186,16 @@ def test_pretrained_reports_a_missing_network(registry, tmp_path, monkeypatch, c
 def test_low_latency_table(tmp_path, monkeypatch, capsys):
     from rateconv.models import reference_network
 
-    for activation in ("softlif", "relu", "qcfs"):
+    for name, activation in [
+        ("softlif", "softlif"),
+        ("softlif_aware", "softlif"),
+        ("relu", "relu"),
+        ("qcfs", "qcfs"),
+    ]:
         keras.utils.set_random_seed(0)
-        path = tmp_path / f"fashion_mnist_{activation}.keras"
+        path = tmp_path / f"fashion_mnist_{name}.keras"
         reference_network(activation=activation).save(path)
-        register_pretrained(path, f"fashion_mnist_{activation}", directory=tmp_path)
+        register_pretrained(path, f"fashion_mnist_{name}", directory=tmp_path)
     monkeypatch.setenv(PRETRAINED_DIR_ENV, str(tmp_path))
     table = tmp_path / "table.md"
     args = ["--n-images", 20, "--calibration-images", 20, "--steps", 1, 3]
@@ -199,7 +204,7 @@ def test_low_latency_table(tmp_path, monkeypatch, capsys):
     assert status == 0
     rows = [r for r in table.read_text().splitlines() if r.startswith("| ")][1:]
     # every technique of every network, with the rate and two step counts
-    assert len(rows) == 8
+    assert len(rows) == 9
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         values = [float(c) for c in cells[2:]]
