@@ -263,7 +263,12 @@ def _describe(options):
 
 def cmd_demo(args):
     from rateconv import datasets
-    from rateconv.pretrained import DEFAULT_NAME, load_pretrained, read_manifest
+    from rateconv.pretrained import (
+        DEFAULT_NAME,
+        available,
+        load_pretrained,
+        read_manifest,
+    )
 
     if args.dataset == "auto":
         try:
@@ -271,14 +276,17 @@ def cmd_demo(args):
             args.dataset = "fashion_mnist"
         except FileNotFoundError:
             args.dataset = "fashion_mnist_sample"
-    # load first: it explains a missing name or file; then the entry exists
-    model = load_pretrained(DEFAULT_NAME)
-    entry = read_manifest()[DEFAULT_NAME]
+    name = args.model or DEFAULT_NAME
+    if name not in available():
+        raise UsageError(
+            f"--model must be a shipped pretrained network {available()}; got {name!r}"
+        )
+    # load first: it explains a missing file; then the entry exists
+    model = load_pretrained(name)
+    entry = read_manifest()[name]
     x, y = _load_data(args.dataset, args.n_images, None)
-    print(
-        f"rateconv demo: pretrained '{DEFAULT_NAME}' ({entry.get('description', '')})"
-    )
-    rate, spiking, seconds = _run_evaluation(model, x, y, args, DEFAULT_NAME)
+    print(f"rateconv demo: pretrained '{name}' ({entry.get('description', '')})")
+    rate, spiking, seconds = _run_evaluation(model, x, y, args, name)
     print(
         f"converted to spiking LIF ({_describe(args.conversion)}), {args.n_steps} "
         f"steps of 1 ms, probe lowpass {args.probe_synapse} s, on {len(x)} test "
@@ -489,6 +497,12 @@ def build_parser():
         "test set if installed, or 'auto' (full set when found)",
     )
     p.add_argument("--plot", default="rateconv_demo.png", help="figure path")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="shipped network to run (default fashion_mnist_softlif; "
+        "fashion_mnist_softlif_aware is it fine-tuned for spiking)",
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("evaluate", help="convert a Keras model and evaluate it")

@@ -186,6 +186,15 @@ def test_demo_with_a_registered_network(tmp_path, model_path, monkeypatch, capsy
     assert "a tiny stand-in" in out and "error vs steps" in out
     assert plot.read_bytes()[:8] == PNG_MAGIC
 
+    # --model picks another shipped network; an unknown one is a one-line error
+    status, out, _ = run(
+        ["demo", "--model", "tiny", "--n-images", 20, "--n-steps", 3, "--plot", ""],
+        capsys,
+    )
+    assert status == 0 and "pretrained 'tiny'" in out
+    status, _, err = run(["demo", "--model", "nope", "--n-images", 20], capsys)
+    assert_one_line_error(status, err, "'nope'", "tiny")
+
 
 def test_train_writes_model_and_settings(tiny_fashion_mnist, tmp_path, capsys):
     output = tmp_path / "out" / "net.keras"
