@@ -232,11 +232,12 @@ def _is_wrappable(layer):
     if isinstance(layer, QuantizedReLU):
         return True
     fn = converter.converter_for(type(layer))
-    if fn is None:
+    # layers with weights (convolutions, dense, ...) are not activations
+    if fn is None or layer.weights:
         return False
     try:
         fields = fn(layer, _default_context())
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AttributeError):
         return False
     return fields.get("op") is None and fields.get("spiking_neuron") is not None
 
