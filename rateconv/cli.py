@@ -310,6 +310,11 @@ def cmd_train(args):
     from rateconv import datasets
     from rateconv.models import reference_network, train_classifier
 
+    if args.scale_firing_rates != 1.0 and not args.spiking_aware:
+        raise UsageError(
+            "--scale-firing-rates applies to --spiking-aware training only; add "
+            "--spiking-aware N_STEPS or leave it out"
+        )
     (x_train, y_train), (x_test, y_test) = datasets.load_dataset(
         args.dataset, path=args.data_dir
     )

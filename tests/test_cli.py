@@ -260,6 +260,10 @@ def test_train_fine_tunes_spiking_aware_from_a_model(
     info = json.loads(output.with_suffix(".json").read_text())
     assert info["init"] == str(start) and info["spiking_aware_steps"] == 5
     assert info["scale_firing_rates"] == 6
+    status, _, err = run(
+        ["train", *common, "--scale-firing-rates", 6, "-o", output], capsys
+    )
+    assert_one_line_error(status, err, "--scale-firing-rates", "--spiking-aware")
 
 
 def test_missing_data_is_a_one_line_error(tmp_path, monkeypatch, capsys):
