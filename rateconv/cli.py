@@ -308,7 +308,12 @@ def cmd_train(args):
     import keras
 
     from rateconv import datasets
-    from rateconv.models import reference_network, train_classifier
+    from rateconv.models import (
+        compile_classifier,
+        reference_network,
+        train_classifier,
+    )
+    from rateconv.spiking_aware import remove_spiking_aware, spiking_aware_model
 
     if args.scale_firing_rates != 1.0 and not args.spiking_aware:
         raise UsageError(
@@ -332,8 +337,6 @@ def cmd_train(args):
         )
     trained = model
     if args.spiking_aware:
-        from rateconv.spiking_aware import spiking_aware_model
-
         trained = spiking_aware_model(
             model,
             args.spiking_aware,
@@ -356,11 +359,7 @@ def cmd_train(args):
     )
     seconds = time.perf_counter() - start
     if args.spiking_aware:
-        from rateconv.spiking_aware import remove_spiking_aware
-
         model = remove_spiking_aware(trained)
-        from rateconv.models import compile_classifier
-
         compile_classifier(model)
         # a built optimizer, so that loading the file does not warn about it
         model.optimizer.build(model.trainable_variables)

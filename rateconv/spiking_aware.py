@@ -244,7 +244,19 @@ def _is_wrappable(layer):
 
 def _clone_with_weights(model, clone_function):
     """Clone ``model`` through ``clone_function`` and copy every layer's weights."""
-    clone = keras.models.clone_model(model, clone_function=clone_function)
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            "model must be a Keras Sequential or functional model. Received: "
+            f"{type(model).__name__}"
+        )
+    try:
+        clone = keras.models.clone_model(model, clone_function=clone_function)
+    except ValueError as e:
+        raise TypeError(
+            f"Model '{model.name}' ({type(model).__name__}) cannot be rebuilt "
+            "layer by layer: only Sequential and functional models can be "
+            f"(a subclassed model cannot). Keras said: {e}"
+        ) from e
     for layer in model.layers:
         if layer.weights:
             clone.get_layer(layer.name).set_weights(layer.get_weights())

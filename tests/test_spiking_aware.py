@@ -296,3 +296,7 @@ def test_spiking_aware_model_needs_an_activation_layer():
     )
     with pytest.raises(ValueError, match="no stand-alone activation layer"):
         rateconv.spiking_aware_model(model, n_steps=5)
+    for fn in (rateconv.spiking_aware_model, rateconv.remove_spiking_aware):
+        args = (5,) if fn is rateconv.spiking_aware_model else ()
+        with pytest.raises(TypeError, match="Sequential or functional model"):
+            fn("model.keras", *args)
