@@ -176,3 +176,50 @@ class Evaluation:
                 for name, a in self.activity.items()
             },
         }
+
+
+class ErrorCounter:
+    """Classification errors at every step, counted minibatch by minibatch.
+
+    Memory does not grow with the number of samples times ``n_steps``: each
+    minibatch's outputs are scored and dropped.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray, shape (n_samples,)
+        True class indices.
+    population_size : int
+        Output neurons per class (see `class_scores`).
+    readout : {"last", "mean"}
+        Classify at step ``t`` from the output at ``t``, or from its mean over
+        steps ``1..t``.
+    spiking : bool
+        Whether the outputs have a time axis (axis 1); ``readout`` applies to
+        spiking outputs only.
+    """
+
+    def __init__(self, labels, *, population_size=1, readout="last", spiking=True):
+        self.labels = labels
+        self.population_size = population_size
+        self.readout = readout
+        self.spiking = spiking
+        self._wrong = []
+
+    def add(self, outputs, start, n_valid):
+        """Score ``outputs`` (one minibatch) of samples ``start..start+n_valid``."""
+        outputs = np.asarray(outputs)
+        if self.readout == "mean" and self.spiking:
+            outputs = np.cumsum(outputs, axis=1)
+            shape = (1, -1) + (1,) * (outputs.ndim - 2)
+            outputs = outputs / np.arange(1, outputs.shape[1] + 1).reshape(shape)
+        errs = classification_errors(
+            outputs,
+            self.labels[start : start + n_valid],
+            population_size=self.population_size,
+        )
+        self._wrong.append(np.atleast_1d(errs) * n_valid)
+
+    @property
+    def errors(self):
+        """Error fraction at each step (one value in rate mode)."""
+        return np.sum(self._wrong, axis=0) / len(self.labels)

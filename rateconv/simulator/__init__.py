@@ -1,0 +1,60 @@
+"""Run a `SpikingNetwork` over ``n_steps`` timesteps, or in rate mode.
+
+`Simulator` is the facade; the work is done by engines, one class each:
+
+* ``"time_batched"`` (default, `TimeBatchedEngine`): each stage's linear
+  operation runs once over a whole chunk of timesteps (time folded into the
+  batch), and only the elementwise neuron and synapse updates loop over time,
+  compiled with XLA.  Stages whose inputs are constant over time are computed
+  once per minibatch.  ``precision="bfloat16"`` runs the layers that read
+  spikes in bfloat16.
+* ``"step"`` (`StepEngine`): the plain reference, which runs the whole network
+  once per timestep.  Tests use it to cross-check the other engines.
+
+A run is described by a frozen `RunSpec` and returns a `RunResult`; the
+minibatch loop (`run_minibatches`) is shared by every engine.  An engine is a
+new module with an `Engine` subclass decorated with `register_engine`.
+"""
+
+from rateconv.simulator._engines import (
+    Engine,
+    engine_class,
+    engine_names,
+    register_engine,
+)
+from rateconv.simulator._rate import RateEngine, forward_graph
+from rateconv.simulator._run import (
+    ENCODINGS,
+    MODES,
+    Minibatch,
+    RunResult,
+    RunSpec,
+    run_minibatches,
+)
+from rateconv.simulator._simulator import PRECISIONS, Simulator
+from rateconv.simulator._step import StepEngine
+from rateconv.simulator._time_batched import MAX_CHUNK_STEPS, TimeBatchedEngine
+
+ENGINES = engine_names()
+"""Names of the built-in engines."""
+
+__all__ = [
+    "ENCODINGS",
+    "ENGINES",
+    "MAX_CHUNK_STEPS",
+    "MODES",
+    "PRECISIONS",
+    "Engine",
+    "Minibatch",
+    "RateEngine",
+    "RunResult",
+    "RunSpec",
+    "Simulator",
+    "StepEngine",
+    "TimeBatchedEngine",
+    "engine_class",
+    "engine_names",
+    "forward_graph",
+    "register_engine",
+    "run_minibatches",
+]

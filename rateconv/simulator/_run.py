@@ -1,0 +1,262 @@
+"""What a run is, what it returns, and the minibatch loop every engine shares.
+
+A `RunSpec` says what to compute (frozen and hashable: engines key their
+compiled graphs on it); a `RunResult` holds what came out.  `run_minibatches`
+cuts the inputs into fixed-size minibatches (padding the last, so compiled
+graphs are reused), hands each to an engine and gathers the results.  The
+initial states and the Poisson input encoding live here too, so that every
+engine draws the same random numbers for the same sample and step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rateconv.synapses import Lowpass
+
+MODES = ("spiking", "rate")
+ENCODINGS = ("constant", "poisson")
+DEFAULT_MINIBATCH = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """A run of a network, independent of its data.
+
+    Attributes
+    ----------
+    n_steps : int
+        Timesteps (1 in rate mode).
+    mode : {"spiking", "rate"}
+    probe_synapse : Lowpass, Alpha or None
+        Filter on the output probes.
+    input_encoding : {"constant", "poisson"}
+    seed : int
+        Seed of the Poisson inputs and of ``"uniform"`` initial voltages.
+    probe_layers : tuple of str
+        Layers whose raw output is returned as well.
+    count_spikes : bool
+        Whether the engine counts each neuron's spikes.
+    """
+
+    n_steps: int = 30
+    mode: str = "spiking"
+    probe_synapse: Lowpass | None = None
+    input_encoding: str = "constant"
+    seed: int = 0
+    probe_layers: tuple = ()
+    count_spikes: bool = True
+
+    def graph_key(self, n_steps):
+        """The spec a compiled graph of ``n_steps`` steps depends on.
+
+        The seed and the first step are graph inputs, so runs that differ only
+        there share the graph.
+        """
+        return dataclasses.replace(self, n_steps=n_steps, seed=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Minibatch:
+    """One fixed-size minibatch: inputs padded to ``size`` samples.
+
+    Attributes
+    ----------
+    inputs : list of numpy.ndarray
+        One array per network input, each ``size`` samples.
+    start : int
+        Index of the first sample in the whole run (seeds the random draws,
+        so results do not depend on the minibatch layout beyond it).
+    n_valid : int
+        Real samples; the rest is padding.
+    """
+
+    inputs: list
+    start: int
+    n_valid: int
+
+    @property
+    def size(self):
+        return len(self.inputs[0])
+
+    @property
+    def mask(self):
+        """1 for real samples, 0 for padding (float32, shape ``(size,)``)."""
+        mask = np.zeros(self.size, np.float32)
+        mask[: self.n_valid] = 1
+        return mask
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """What a run returns, batch-first.
+
+    Attributes
+    ----------
+    outputs : list of numpy.ndarray or None
+        One array per network output: ``(n, n_steps, *shape)`` spiking,
+        ``(n, *shape)`` in rate mode; None when not kept.
+    layers : dict of str -> numpy.ndarray
+        Raw output of each probed layer, ``(n, n_steps, *shape)``.
+    counts : dict of str -> numpy.ndarray
+        Spikes of each neuron of each spiking layer, summed over the real
+        samples (padding excluded) and steps, shape ``(*shape,)``.
+    """
+
+    outputs: list | None
+    layers: dict = dataclasses.field(default_factory=dict)
+    counts: dict = dataclasses.field(default_factory=dict)
+
+    def valid(self, n_valid):
+        """This minibatch's result without the padding samples."""
+        return RunResult(
+            outputs=[np.asarray(o)[:n_valid] for o in self.outputs],
+            layers={k: v[:n_valid] for k, v in self.layers.items()},
+            counts=self.counts,
+        )
+
+
+def run_minibatches(
+    engine, xs, spec, *, minibatch_size, progress, on_batch=None, keep_outputs=True
+):
+    """Run ``engine`` over ``xs`` minibatch by minibatch; returns a RunResult.
+
+    Parameters
+    ----------
+    engine : Engine
+        Has ``run_batch(minibatch, spec) -> RunResult``.
+    xs : list of numpy.ndarray
+        Checked inputs, one per network input.
+    spec : RunSpec
+    minibatch_size : int or None
+        Samples per minibatch (None: up to 200).
+    progress : bool or None
+        Show a progress bar; None when standard output is a terminal.
+    on_batch : callable or None
+        ``on_batch(outputs, start, n_valid)`` for each minibatch, e.g. to
+        score it without keeping every output.
+    keep_outputs : bool
+        Keep the outputs in the result.
+    """
+    n = len(xs[0])
+    size = min(minibatch_size or DEFAULT_MINIBATCH, n)
+    n_batches = math.ceil(n / size)
+    show = progress if progress is not None else sys.stdout.isatty()
+    bar = (
+        keras.utils.Progbar(n_batches, unit_name="batch")
+        if show and n_batches > 1
+        else None
+    )
+    outputs = [[] for _ in engine.network.outputs]
+    layers = {name: [] for name in spec.probe_layers}
+    counts = {}
+    for b in range(n_batches):
+        start = b * size
+        chunk = [a[start : start + size] for a in xs]
+        valid = len(chunk[0])
+        if valid < size:  # pad to a fixed size so compiled graphs are reused
+            chunk = [
+                np.concatenate([a, np.zeros((size - valid,) + a.shape[1:], a.dtype)])
+                for a in chunk
+            ]
+        result = engine.run_batch(Minibatch(chunk, start, valid), spec).valid(valid)
+        if on_batch is not None:
+            on_batch(result.outputs, start, valid)
+        if keep_outputs:
+            for i, o in enumerate(result.outputs):
+                outputs[i].append(o)
+        for name in spec.probe_layers:
+            layers[name].append(result.layers[name])
+        for name, c in result.counts.items():
+            counts[name] = counts.get(name, 0) + c
+        if bar is not None:
+            bar.update(b + 1)
+    return RunResult(
+        outputs=[np.concatenate(o) for o in outputs] if keep_outputs else None,
+        layers={k: np.concatenate(v) for k, v in layers.items()},
+        counts=counts,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Random draws shared by the engines
+# ---------------------------------------------------------------------------
+
+
+def initial_states(network, size, seed=0, batch_start=0):
+    """``{stage: {"neuron": ..., "synapse": ..., "pool": ...}}`` at step 0.
+
+    A neuron stage's voltage starts as its ``initial_state`` says; a
+    ``"uniform"`` start is drawn from a stateless seed of ``seed``, the stage's
+    index and ``batch_start``, so every engine and minibatch layout draws the
+    same voltages.
+    """
+    states = {}
+    for index, stage in enumerate(network.stages):
+        shape = (size,) + tuple(stage.output_shape)
+        state = {}
+        if stage.spiking_neuron is not None:
+            state["neuron"] = _neuron_state(stage, shape, seed, index, batch_start)
+            state["synapse"] = (
+                stage.synapse.initial_state(shape) if stage.synapse else ()
+            )
+        if stage.spiking_max_pool is not None:
+            in_shape = (size,) + tuple(network[stage.inputs[0]].output_shape)
+            state["pool"] = (tf.zeros(in_shape), tf.zeros(shape))
+        states[stage.name] = state
+    return states
+
+
+def _neuron_state(stage, shape, seed, index, batch_start):
+    neuron = [tf.zeros(shape) for _ in stage.spiking_neuron.state_names]
+    # the voltage (first state) starts at a fraction of threshold
+    if stage.initial_state == "half":
+        neuron[0] = tf.fill(shape, 0.5)
+    elif stage.initial_state == "uniform":
+        neuron[0] = tf.random.stateless_uniform(
+            shape,
+            seed=tf.constant([seed + 7919 * (index + 1), -1 - batch_start], tf.int64),
+        )
+    return tuple(neuron)
+
+
+def probe_states(network, probe_synapse, size):
+    """Initial state of the filter on each output probe."""
+    return [
+        probe_synapse.initial_state((size,) + tuple(network[n].output_shape))
+        if probe_synapse
+        else ()
+        for n in network.outputs
+    ]
+
+
+def poisson_spikes(x, t0, n_steps, seed, batch_start):
+    """Bernoulli spikes of probability ``x``, time-major, for steps t0.. .
+
+    The draw at step ``t`` depends on ``seed``, ``batch_start`` and ``t`` only,
+    so it is the same however the run is cut into chunks.
+    """
+    steps = []
+    for t in range(n_steps):
+        s = tf.stack(
+            [
+                tf.cast(seed, tf.int64),
+                tf.cast(batch_start, tf.int64) * 1_000_003 + tf.cast(t0 + t, tf.int64),
+            ]
+        )
+        u = tf.random.stateless_uniform(tf.shape(x), seed=s)
+        steps.append(tf.cast(u < x, x.dtype))
+    return tf.stack(steps)
+
+
+def apply_op(op, values):
+    """``op(*values)`` (None is the identity on the first value)."""
+    if op is None:
+        return values[0]
+    return op(*values) if len(values) > 1 else op(values[0])

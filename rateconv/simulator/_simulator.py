@@ -1,0 +1,336 @@
+"""`Simulator`: the facade users call; engines do the running.
+
+It checks the arguments, turns them into a `RunSpec`, hands minibatches to the
+chosen engine through the shared driver (`run_minibatches`), and scores the
+results (`evaluate`).  Rate mode always runs the rate engine.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from rateconv import _checks, metrics
+from rateconv.converter import convert
+from rateconv.network import SpikingNetwork
+from rateconv.neurons import DT
+from rateconv.simulator._engines import engine_class, engine_names
+from rateconv.simulator._rate import RateEngine
+from rateconv.simulator._run import ENCODINGS, MODES, RunSpec, run_minibatches
+from rateconv.synapses import as_synapse
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+class Simulator:
+    """Simulate a converted network, spiking or in rate mode.
+
+    Parameters
+    ----------
+    network : SpikingNetwork or keras.Model
+        A network from `rateconv.convert`; a Keras model is converted with the
+        default options.
+    dt : float
+        Timestep, in seconds.
+    minibatch_size : int or None
+        Samples simulated at once (default: up to 200).  Memory grows with it.
+    progress : bool or None
+        Show a progress bar; None shows it when standard output is a terminal.
+    engine : str
+        ``"time_batched"`` (default: linear work batched over chunks of steps,
+        neurons in XLA loops) or ``"step"`` (the reference, one whole network
+        pass per step), or any engine added with
+        `rateconv.simulator.register_engine`.
+    precision : {"float32", "bfloat16"}
+        Arithmetic of the dense and convolutional layers that read spikes
+        (time-batched engine only; see `rateconv.simulator`).  bfloat16 is
+        2-3x faster on CPUs with AVX512-BF16 or AMX and changes results by
+        float rounding only.
+    max_chunk_elements : int
+        Bound on the elements of one stage's activity for a chunk of timesteps
+        (``chunk * batch * neurons``); keeps memory flat in ``n_steps``.
+    """
+
+    def __init__(
+        self,
+        network,
+        *,
+        dt=DT,
+        minibatch_size=None,
+        progress=None,
+        engine="time_batched",
+        precision="float32",
+        max_chunk_elements=2**24,
+    ):
+        if isinstance(network, keras.Model):
+            network = convert(network)
+        if not isinstance(network, SpikingNetwork):
+            raise TypeError(
+                "Simulator takes a rateconv.SpikingNetwork (from rateconv.convert) "
+                f"or a keras.Model. Received: {type(network).__name__}"
+            )
+        dt = _checks.check_positive("dt", dt, unit="a time in seconds")
+        minibatch_size = _checks.check_optional_int("minibatch_size", minibatch_size)
+        _checks.check_choice("engine", engine, engine_names())
+        _checks.check_choice("precision", precision, PRECISIONS)
+        engine_cls = engine_class(engine)
+        if precision not in engine_cls.precisions:
+            raise ValueError(
+                f"precision={precision!r} needs an engine that supports it "
+                f"(engine='time_batched'); engine={engine!r} runs "
+                f"{', '.join(engine_cls.precisions)} only (the step engine is the "
+                "float32 reference)."
+            )
+        self.network = network
+        self.dt = dt
+        self.minibatch_size = minibatch_size
+        self.progress = progress
+        self.engine = engine
+        self.precision = precision
+        self.max_chunk_elements = int(max_chunk_elements)
+        options = dict(
+            dt=dt, precision=precision, max_chunk_elements=self.max_chunk_elements
+        )
+        self._engine = engine_cls(network, **options)
+        self._rate_engine = RateEngine(network, **{**options, "precision": "float32"})
+
+    # ------------------------------------------------------------------ checks
+
+    def _check_x(self, x):
+        net = self.network
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        if len(xs) != len(net.inputs):
+            raise ValueError(
+                f"The network has {len(net.inputs)} input(s) {net.inputs}; "
+                f"received {len(xs)} array(s). Pass a list with one array per input."
+            )
+        out = []
+        for name, shape, arr in zip(net.inputs, net.input_shapes, xs):
+            arr = np.asarray(arr)
+            if not np.issubdtype(arr.dtype, np.number):
+                raise ValueError(
+                    f"x for input '{name}' must be numeric. Received dtype {arr.dtype}"
+                )
+            arr = arr.astype(np.float32)
+            if arr.shape[1:] != tuple(shape) or arr.ndim != len(shape) + 1:
+                raise ValueError(
+                    f"x for input '{name}' must have shape (n_samples, "
+                    f"{', '.join(str(d) for d in shape)}). Received: shape {arr.shape}"
+                )
+            if len(arr) == 0:
+                raise ValueError(f"x for input '{name}' is empty.")
+            if not np.all(np.isfinite(arr)):
+                bad = int(np.sum(~np.isfinite(arr)))
+                raise ValueError(
+                    f"x for input '{name}' contains {bad} NaN or inf value(s); "
+                    "clean or impute the data before simulating."
+                )
+            out.append(arr)
+        if len({len(a) for a in out}) > 1:
+            raise ValueError(
+                "All inputs need the same number of samples. "
+                f"Received: {[len(a) for a in out]}"
+            )
+        return out
+
+    def _spec(self, xs, n_steps, mode, probe_synapse, input_encoding, seed, **extra):
+        """Check the run arguments; returns the `RunSpec`."""
+        _checks.check_choice("mode", mode, MODES)
+        n_steps = _checks.check_int("n_steps", n_steps)
+        _checks.check_choice("input_encoding", input_encoding, ENCODINGS)
+        if input_encoding == "poisson":
+            for a in xs:
+                if a.min() < 0 or a.max() > 1:
+                    raise ValueError(
+                        "input_encoding='poisson' needs inputs in [0, 1] (the spike "
+                        "probability per step). Received values in "
+                        f"[{a.min():g}, {a.max():g}]; "
+                        "scale the data (e.g. images / 255)."
+                    )
+        probe_layers = tuple(extra.pop("probe_layers", None) or ())
+        unknown = [n for n in probe_layers if n not in self.network.by_name]
+        if unknown:
+            raise ValueError(
+                f"probe_layers names unknown layers {unknown}; layers with "
+                f"neurons: {[s.name for s in self.network.neuron_stages]}"
+            )
+        return RunSpec(
+            n_steps=n_steps,
+            mode=mode,
+            probe_synapse=as_synapse(probe_synapse, "probe_synapse"),
+            input_encoding=input_encoding,
+            seed=int(seed),
+            probe_layers=probe_layers,
+            **extra,
+        )
+
+    def _run(self, xs, spec, **driver_options):
+        engine = self._rate_engine if spec.mode == "rate" else self._engine
+        return run_minibatches(
+            engine,
+            xs,
+            spec,
+            minibatch_size=self.minibatch_size,
+            progress=self.progress,
+            **driver_options,
+        )
+
+    # ------------------------------------------------------------- public API
+
+    def predict(
+        self,
+        x,
+        *,
+        n_steps=30,
+        mode="spiking",
+        probe_synapse=0.1,
+        input_encoding="constant",
+        seed=0,
+        probe_layers=None,
+    ):
+        """Run the network and return its output probes.
+
+        Parameters
+        ----------
+        x : array or list of arrays, shape (n_samples, *input_shape)
+            One array per network input, presented at every step
+            (``input_encoding="constant"``) or rate coded.
+        n_steps : int
+            Timesteps to simulate (spiking mode).
+        mode : {"spiking", "rate"}
+            Spiking neurons over time, or each neuron replaced by its rate
+            function (no time axis; equals the Keras model's ``predict``).
+        probe_synapse : float, Lowpass, Alpha or None
+            Filter on the output probes (a float is a lowpass time constant in
+            seconds); None returns the unfiltered output.
+        input_encoding : {"constant", "poisson"}
+            ``"poisson"``: each input value in [0, 1] is the probability of a
+            unit spike at each step (Bernoulli rate coding, as snnTorch's
+            ``spikegen.rate``), seeded by ``seed``.
+        seed : int
+            Seed of the input encoding and of random initial voltages
+            (``initial_state="uniform"`` in `rateconv.convert`).
+        probe_layers : list of str or None
+            Layers whose raw spiking output to return as well.
+
+        Returns
+        -------
+        numpy.ndarray or list
+            Spiking: shape (n_samples, n_steps, *output_shape); rate: shape
+            (n_samples, *output_shape).  One array per output if there are
+            several.  With ``probe_layers``, a tuple ``(outputs, {layer: array of
+            shape (n_samples, n_steps, *layer_shape)})``.
+        """
+        xs = self._check_x(x)
+        spec = self._spec(
+            xs,
+            n_steps,
+            mode,
+            probe_synapse,
+            input_encoding,
+            seed,
+            probe_layers=probe_layers,
+            count_spikes=False,
+        )
+        result = self._run(xs, spec)
+        outputs = result.outputs
+        outputs = outputs[0] if len(outputs) == 1 else outputs
+        if probe_layers:
+            return outputs, result.layers
+        return outputs
+
+    def evaluate(
+        self,
+        x,
+        y,
+        *,
+        n_steps=30,
+        mode="spiking",
+        probe_synapse=0.1,
+        input_encoding="constant",
+        seed=0,
+        population_size=1,
+        output=0,
+        readout="last",
+        return_outputs=False,
+    ):
+        """Classification error at every step, spike counts and firing rates.
+
+        Parameters
+        ----------
+        x, n_steps, mode, probe_synapse, input_encoding, seed
+            As in `predict`.
+        y : array, shape (n_samples,)
+            True class indices (or one-hot labels).
+        population_size : int
+            Output neurons per class: the prediction is the class whose group
+            of ``population_size`` contiguous outputs has the most activity.
+        output : int
+            Which network output to score.
+        readout : {"last", "mean"}
+            Classify at step ``t`` from the (filtered) output at step ``t``, or
+            from its mean over steps ``1..t``.  The mean weighs early steps,
+            where the output is still rising, as much as late ones; with
+            ``probe_synapse=None`` it is the spike count so far, the usual
+            readout at few steps.
+        return_outputs : bool
+            Keep the output probe in the result.
+
+        Returns
+        -------
+        rateconv.metrics.Evaluation
+            ``error`` at the last step, ``errors`` at every step (one run of
+            ``n_steps`` contains every shorter run as a prefix), ``activity`` of
+            each spiking layer.
+        """
+        xs = self._check_x(x)
+        labels = metrics._as_labels(y, len(xs[0]))  # fail fast, before any work
+        outputs = self.network.outputs
+        if not (isinstance(output, int) and 0 <= output < len(outputs)):
+            raise ValueError(
+                f"output must index one of the network's {len(outputs)} "
+                f"output(s) {outputs}. Received: output={output!r}"
+            )
+        n_out = self.network[outputs[output]].output_shape[-1]
+        if not (isinstance(population_size, int) and population_size >= 1) or (
+            n_out % population_size
+        ):
+            raise ValueError(
+                f"population_size must divide the number of outputs ({n_out}). "
+                f"Received: population_size={population_size!r}"
+            )
+        _checks.check_choice("readout", readout, ("last", "mean"))
+        spec = self._spec(xs, n_steps, mode, probe_synapse, input_encoding, seed)
+        counter = metrics.ErrorCounter(
+            labels,
+            population_size=population_size,
+            readout=readout,
+            spiking=mode == "spiking",
+        )
+        result = self._run(
+            xs,
+            spec,
+            on_batch=lambda outs, start, valid: counter.add(outs[output], start, valid),
+            keep_outputs=return_outputs,
+        )
+        return metrics.Evaluation(
+            error=float(counter.errors[-1]),
+            errors=counter.errors,
+            n_samples=len(labels),
+            n_steps=spec.n_steps if mode == "spiking" else 1,
+            mode=mode,
+            activity=self._activity(result.counts, len(labels), spec.n_steps),
+            outputs=result.outputs[output] if return_outputs else None,
+        )
+
+    def _activity(self, counts, n_samples, n_steps):
+        activity = {}
+        for stage in self.network.neuron_stages:
+            if stage.name in counts:
+                c = counts[stage.name]
+                activity[stage.name] = metrics.LayerActivity(
+                    n_neurons=stage.n_neurons,
+                    spike_count=float(c.sum()),
+                    rates=c.reshape(-1) / (n_samples * n_steps * self.dt),
+                )
+        return activity

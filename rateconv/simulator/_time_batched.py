@@ -1,0 +1,316 @@
+"""The default engine: linear operations batched over a chunk of timesteps.
+
+Each stage's linear operation runs once over a whole chunk of timesteps (time
+folded into the batch), and only the elementwise neuron and synapse updates
+loop over time, compiled with XLA.  Stages whose inputs are constant over time
+(everything before the first neuron, with constant input presentation) are
+computed once per minibatch.
+
+With ``precision="bfloat16"`` the dense and convolutional layers that read
+spikes run in bfloat16 (accumulating in float32 on CPUs with bfloat16
+support): spikes are small multiples of ``amplitude / dt``, exact in bfloat16,
+so only the weights and the layer's output are rounded (to about 0.4%), and
+oneDNN computes such convolutions 2-3x faster.  Neuron states, synapses and
+everything computed once per minibatch stay float32.
+
+Tensors inside the engine are time-major, ``(n_steps, batch, ...)``, so that
+one step is a contiguous slice; results are returned batch-first.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rateconv.simulator._engines import Engine, register_engine
+from rateconv.simulator._max_pool import max_pool_chunk
+from rateconv.simulator._run import (
+    RunResult,
+    apply_op,
+    initial_states,
+    poisson_spikes,
+    probe_states,
+)
+
+MAX_CHUNK_STEPS = 25
+
+
+def fold_time(op, values, n_steps):
+    """Apply ``op`` to ``(tensor, is_temporal)`` values, time folded into batch."""
+    if op is None:
+        return values[0][0]
+    temporal = [v for v, is_t in values if is_t]
+    if not temporal:
+        return apply_op(op, [v for v, _ in values])
+    batch = tf.shape(temporal[0])[1]
+    flat = []
+    for v, is_t in values:
+        if not is_t:  # a constant input next to temporal ones: repeat it
+            v = tf.broadcast_to(v[None], tf.concat([[n_steps], tf.shape(v)], 0))
+        flat.append(tf.reshape(v, tf.concat([[-1], tf.shape(v)[2:]], 0)))
+    out = apply_op(op, flat)
+    return tf.reshape(out, tf.concat([[n_steps, batch], tf.shape(out)[1:]], 0))
+
+
+class _LowPrecisionOp:
+    """A weighted layer run in bfloat16 on spike inputs, returning float32."""
+
+    def __init__(self, layer, input_shapes):
+        twin = type(layer).from_config({**layer.get_config(), "dtype": "bfloat16"})
+        shapes = [(None,) + tuple(s) for s in input_shapes]
+        twin.build(shapes[0] if len(shapes) == 1 else shapes)
+        twin.set_weights(layer.get_weights())
+        self.layer = twin
+
+    def __call__(self, *tensors):
+        out = self.layer(*[tf.cast(t, tf.bfloat16) for t in tensors])
+        return tf.cast(out, tf.float32)
+
+
+def neuron_scan(neuron, synapse, dt, n_steps, static, count=True):
+    """An XLA-compiled loop of the neuron (and synapse) update over a chunk.
+
+    Returns ``fn(j, neuron_state, synapse_state, mask)`` giving the outputs
+    (time-major), the new states and the spike count per neuron (weighted by
+    ``mask`` over the batch, so padding samples do not count).  With
+    ``count=False`` it returns the outputs and states only, which saves a
+    loop-carried tensor: the loop is bound by memory traffic, each carried
+    tensor being read and written at every step.
+    """
+    count_scale = dt / neuron.amplitude
+
+    @tf.function(jit_compile=True)
+    def scan(j, state, syn_state, mask):
+        # an XLA while loop: compiles once whatever the chunk length, and
+        # fuses the elementwise update of each step into one kernel
+        outs = tf.TensorArray(j.dtype, size=n_steps)
+        # a scalar placeholder when not counting (autograph needs a tensor)
+        total = tf.zeros_like(j if static else j[0]) if count else tf.zeros(())
+        for t in tf.range(n_steps):
+            out, state = neuron.step(j if static else j[t], state, dt)
+            if count:
+                total += out
+            if synapse is not None:
+                out, syn_state = synapse.step(out, syn_state, dt)
+            outs = outs.write(t, out)
+        if not count:
+            return outs.stack(), state, syn_state
+        counts = tf.tensordot(mask, total, axes=[[0], [0]]) * count_scale
+        return outs.stack(), state, syn_state, counts
+
+    return scan
+
+
+def synapse_scan(synapse, dt, n_steps):
+    """An XLA-compiled loop of a synapse over a chunk of time-major input."""
+
+    @tf.function(jit_compile=True)
+    def scan(x, state):
+        outs = tf.TensorArray(x.dtype, size=n_steps)
+        for t in tf.range(n_steps):
+            out, state = synapse.step(x[t], state, dt)
+            outs = outs.write(t, out)
+        return outs.stack(), state
+
+    return scan
+
+
+@register_engine
+class TimeBatchedEngine(Engine):
+    """Linear work once per chunk of steps, XLA loops for the neurons."""
+
+    name = "time_batched"
+    precisions = ("float32", "bfloat16")
+
+    def __init__(self, network, **options):
+        super().__init__(network, **options)
+        self._graphs = {}  # (RunSpec.graph_key, batch size) -> compiled chunk
+        self._statics = {}  # input encoding -> compiled constant part
+        self._low_precision = {}
+
+    def run_batch(self, minibatch, spec):
+        net = self.network
+        size = minibatch.size
+        inputs = {n: tf.constant(a) for n, a in zip(net.inputs, minibatch.inputs)}
+        statics = self._statics_fn(spec.input_encoding)(inputs)
+        states = initial_states(net, size, spec.seed, minibatch.start)
+        probes = probe_states(net, spec.probe_synapse, size)
+        mask = tf.constant(minibatch.mask)
+        chunk = self._chunk_length(size, spec.n_steps)
+        outputs = [[] for _ in net.outputs]
+        layers = {n: [] for n in spec.probe_layers}
+        counts = {}
+        t0 = 0
+        while t0 < spec.n_steps:
+            n_chunk = min(chunk, spec.n_steps - t0)
+            fn = self._chunk_fn(spec.graph_key(n_chunk), size)
+            outs, states, probes, c, lay = fn(
+                statics,
+                states,
+                probes,
+                mask,
+                tf.constant(t0, tf.int64),
+                tf.constant(spec.seed, tf.int64),
+                tf.constant(minibatch.start, tf.int64),
+            )
+            for i, o in enumerate(outs):
+                outputs[i].append(o.numpy())
+            for n in spec.probe_layers:
+                layers[n].append(lay[n].numpy())
+            for n, v in c.items():
+                counts[n] = counts.get(n, 0) + v.numpy()
+            t0 += n_chunk
+        return RunResult(
+            outputs=[np.moveaxis(np.concatenate(o), 0, 1) for o in outputs],
+            layers={n: np.moveaxis(np.concatenate(v), 0, 1) for n, v in layers.items()},
+            counts=counts,
+        )
+
+    # ------------------------------------------------------------ analysis
+
+    def _static_stages(self, input_encoding):
+        """Names of stages whose value is the same at every step."""
+        static = set()
+        for stage in self.network.stages:
+            if stage.is_input:
+                if input_encoding == "constant":
+                    static.add(stage.name)
+            elif stage.spiking_neuron is None and all(
+                n in static for n in stage.inputs
+            ):
+                static.add(stage.name)
+        return static
+
+    def _chunk_length(self, batch, n_steps):
+        largest = max(int(np.prod(s.output_shape)) for s in self.network.stages)
+        fit = self.max_chunk_elements // (batch * largest)
+        # the neuron loop is unrolled inside XLA: longer chunks compile slowly
+        return int(max(1, min(n_steps, fit, MAX_CHUNK_STEPS)))
+
+    def _ops(self, static):
+        """Each stage's operation; bfloat16 twins for layers reading spikes."""
+        ops = {s.name: s.op for s in self.network.stages}
+        if self.precision != "bfloat16":
+            return ops
+        for s in self.network.stages:
+            if (
+                s.name not in static
+                and not s.is_input
+                and getattr(s.op, "kernel", None) is not None
+                and isinstance(s.op, keras.layers.Layer)
+            ):
+                if s.name not in self._low_precision:
+                    shapes = [self.network[n].output_shape for n in s.inputs]
+                    self._low_precision[s.name] = _LowPrecisionOp(s.op, shapes)
+                ops[s.name] = self._low_precision[s.name]
+        return ops
+
+    # ------------------------------------------------------------- graphs
+
+    def _statics_fn(self, input_encoding):
+        if input_encoding in self._statics:
+            return self._statics[input_encoding]
+        net = self.network
+        static = self._static_stages(input_encoding)
+
+        @tf.function
+        def run(inputs):
+            values = dict(inputs)
+            for stage in net.stages:
+                if stage.name in static and not stage.is_input:
+                    values[stage.name] = apply_op(
+                        stage.op, [values[n] for n in stage.inputs]
+                    )
+            return values
+
+        self._statics[input_encoding] = run
+        return run
+
+    def _chunk_fn(self, spec, batch):
+        """The compiled run of one chunk of ``spec.n_steps`` steps."""
+        key = (spec, batch)
+        if key not in self._graphs:
+            self._graphs[key] = self._build_chunk(spec)
+        return self._graphs[key]
+
+    def _build_chunk(self, spec):
+        net = self.network
+        n_chunk = spec.n_steps
+        static = self._static_stages(spec.input_encoding)
+        ops = self._ops(static)
+        scans = {
+            s.name: neuron_scan(
+                s.spiking_neuron,
+                s.synapse,
+                self.dt,
+                n_chunk,
+                # a neuron stage whose current is constant scans a static J
+                all(n in static for n in s.inputs),
+                count=spec.count_spikes,
+            )
+            for s in net.neuron_stages
+        }
+        probe_scan = (
+            synapse_scan(spec.probe_synapse, self.dt, n_chunk)
+            if spec.probe_synapse
+            else None
+        )
+
+        def fold(op, values):
+            return fold_time(op, values, n_chunk)
+
+        def stage_value(stage, values, st, mask):
+            """``((value, is_temporal), counts or None)``; updates ``st``."""
+            ins = [values[n] for n in stage.inputs]
+            if stage.spiking_max_pool is not None:
+                x, is_t = ins[0]
+                if not is_t:
+                    return (stage.op(x), False), None
+                v, st["pool"] = max_pool_chunk(stage, x, st["pool"], fold)
+            else:
+                v = fold(ops[stage.name], ins)
+                is_t = any(t for _, t in ins)
+                if stage.spiking_neuron is None:
+                    return (v, is_t), None
+            if stage.spiking_neuron is None:
+                return (v, True), None
+            res = scans[stage.name](v, st["neuron"], st["synapse"], mask)
+            v, st["neuron"], st["synapse"] = res[:3]
+            return (v, True), (res[3] if spec.count_spikes else None)
+
+        @tf.function
+        def run(statics, states, probes, mask, t0, seed, batch_start):
+            values = {}  # name -> (tensor, is_temporal)
+            new_states = {}
+            counts = {}
+            for stage in net.stages:
+                if stage.name in static:
+                    values[stage.name] = (statics[stage.name], False)
+                    continue
+                if stage.is_input:  # rate-coded input
+                    x = poisson_spikes(
+                        statics[stage.name], t0, n_chunk, seed, batch_start
+                    )
+                    values[stage.name] = (x, True)
+                    continue
+                st = dict(states[stage.name])
+                values[stage.name], c = stage_value(stage, values, st, mask)
+                if c is not None:
+                    counts[stage.name] = c
+                new_states[stage.name] = st
+            outputs, new_probes = [], []
+            for name, pst in zip(net.outputs, probes):
+                v, is_t = values[name]
+                if not is_t:
+                    v = tf.broadcast_to(v[None], tf.concat([[n_chunk], tf.shape(v)], 0))
+                if probe_scan is not None:
+                    v, pst = probe_scan(v, pst)
+                if net[name].readout is not None:
+                    v = net[name].readout(v)
+                outputs.append(v)
+                new_probes.append(pst)
+            layers = {n: values[n][0] for n in spec.probe_layers}
+            return outputs, new_states, new_probes, counts, layers
+
+        return run
