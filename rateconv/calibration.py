@@ -45,6 +45,14 @@ import warnings
 
 import numpy as np
 
+from rateconv._checks import (
+    check_finite,
+    check_int,
+    check_optional_int,
+    check_positive,
+    check_range,
+    check_type,
+)
 from rateconv.network import SpikingNetwork
 from rateconv.neurons import DT, RectifiedLinear, SpikingRectifiedLinear
 from rateconv.simulator import Simulator
@@ -69,11 +77,9 @@ def _is_if_stage(stage):
 
 def _select_stages(net, layers, what):
     """Names of the IF stages to process; warns about skipped LIF stages."""
-    if not isinstance(net, SpikingNetwork):
-        raise TypeError(
-            f"{what}() takes a rateconv.SpikingNetwork (from rateconv.convert). "
-            f"Received: {type(net).__name__}"
-        )
+    check_type(
+        "net", net, SpikingNetwork, "a rateconv.SpikingNetwork (from rateconv.convert)"
+    )
     neuron_stages = net.neuron_stages
     if layers is None:
         chosen = [s.name for s in neuron_stages if _is_if_stage(s)]
@@ -120,23 +126,14 @@ def _n_samples(xs):
     return len(xs[0])
 
 
-def _check_batch_size(batch_size):
-    if not (isinstance(batch_size, int) and batch_size >= 1):
+def _check_grid(name, values, check):
+    """A non-empty list of floats, each passing ``check(name[i], value)``."""
+    values = list(values)
+    if not values:
         raise ValueError(
-            f"batch_size must be a positive int. Received: batch_size={batch_size!r}"
+            f"{name} must be a non-empty sequence of numbers. Received: {name}=[]"
         )
-
-
-def _copy_network(net, replace=None):
-    """A new network with copied stages; ``replace`` maps name -> field updates."""
-    replace = replace or {}
-    stages = [
-        dataclasses.replace(s, inputs=list(s.inputs), **replace.get(s.name, {}))
-        for s in net.stages
-    ]
-    return dataclasses.replace(
-        net, stages=stages, inputs=list(net.inputs), outputs=list(net.outputs)
-    )
+    return [check(f"{name}[{i}]", v) for i, v in enumerate(values)]
 
 
 def rate_activations(net, x, layers, *, batch_size=256):
@@ -160,7 +157,7 @@ def rate_activations(net, x, layers, *, batch_size=256):
     dict
         ``{name: array of shape (n_samples, *output_shape)}``.
     """
-    probe = dataclasses.replace(net, outputs=list(layers))
+    probe = dataclasses.replace(net, outputs=layers)
     sim = Simulator(probe, minibatch_size=batch_size, progress=False)
     out = sim.predict(x, mode="rate")
     out = _as_list(out) if len(layers) > 1 else [out]
@@ -179,17 +176,14 @@ def _input_network(net, name):
         if stage.name in needed:
             needed.update(stage.inputs)
     needed.update(net.inputs)  # the simulator takes one array per input
-    stages = []
-    for stage in net.stages:
-        if stage.name not in needed:
-            continue
-        fields = {"inputs": list(stage.inputs)}
-        if stage.name == name:
-            fields.update(
-                rate_neuron=None, spiking_neuron=None, synapse=None, readout=None
-            )
-        stages.append(dataclasses.replace(stage, **fields))
-    return SpikingNetwork(stages, list(net.inputs), [name], name=f"{net.name}/{name}")
+    part = SpikingNetwork(
+        [s for s in net.stages if s.name in needed],
+        net.inputs,
+        [name],
+        name=f"{net.name}/{name}",
+    )
+    no_neurons = dict(rate_neuron=None, spiking_neuron=None, synapse=None, readout=None)
+    return part.replace_stages({name: no_neurons})
 
 
 def _initial_voltage(stage, shape, rng):
@@ -289,7 +283,8 @@ def normalize(
     Returns
     -------
     SpikingNetwork
-        A new network; its stages are copies, its neuron types rescaled.
+        A new network with the neurons of the normalized stages rescaled; the
+        other stages are shared with ``net`` (stages are immutable).
 
     Raises
     ------
@@ -297,19 +292,13 @@ def normalize(
         If there is no ReLU layer to normalize, or ``layers`` names a LIF or
         unknown layer.
     """
-    if not (isinstance(percentile, (int, float)) and 0 < percentile <= 100):
-        raise ValueError(
-            f"percentile must be in (0, 100]. Received: percentile={percentile!r}"
+    check_range("percentile", percentile, 0, 100, low_open=True)
+    dt = check_positive("dt", dt, unit="in seconds")
+    if max_rate is not None:
+        check_positive(
+            "max_rate", max_rate, unit="in Hz", hint="None is one spike per step"
         )
-    if not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
-        raise ValueError(f"dt must be a positive time in seconds. Received: {dt!r}")
-    if max_rate is not None and not (
-        isinstance(max_rate, (int, float)) and max_rate > 0 and math.isfinite(max_rate)
-    ):
-        raise ValueError(
-            f"max_rate must be None or a positive rate in Hz. Received: {max_rate!r}"
-        )
-    _check_batch_size(batch_size)
+    check_int("batch_size", batch_size)
     names = _select_stages(net, layers, "normalize")
     target = float(max_rate) if max_rate is not None else 1.0 / dt
     acts = rate_activations(net, x_cal, names, batch_size=batch_size)
@@ -331,7 +320,7 @@ def normalize(
             "rate_neuron": _rescale(stage.rate_neuron, k),
             "spiking_neuron": _rescale(stage.spiking_neuron, k),
         }
-    return _copy_network(net, updates)
+    return net.replace_stages(updates)
 
 
 def _rescale(neuron, k):
@@ -423,32 +412,14 @@ def calibrate(
         The calibrated copy; with ``return_info``,
         ``{layer: {"gain", "shift", "bias", "mse_before", "mse_after"}}``.
     """
-    if not (
-        isinstance(n_steps, (int, np.integer))
-        and not isinstance(n_steps, bool)
-        and n_steps >= 1
-    ):
-        raise ValueError(f"n_steps must be an int >= 1. Received: n_steps={n_steps!r}")
-    if not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
-        raise ValueError(f"dt must be a positive time in seconds. Received: {dt!r}")
-    shifts = [float(s) for s in shifts]
-    gains = [float(g) for g in gains]
-    if not shifts or not all(math.isfinite(s) for s in shifts):
-        raise ValueError(f"shifts must be finite numbers. Received: {shifts!r}")
-    if not gains or not all(math.isfinite(g) and g > 0 for g in gains):
-        raise ValueError(f"gains must be positive numbers. Received: {gains!r}")
-    _check_batch_size(batch_size)
-    if max_neurons is not None and not (
-        isinstance(max_neurons, (int, np.integer))
-        and not isinstance(max_neurons, bool)
-        and max_neurons >= 1
-    ):
-        raise ValueError(
-            f"max_neurons must be None or an int >= 1. Received: {max_neurons!r}"
-        )
+    n_steps = check_int("n_steps", n_steps)
+    dt = check_positive("dt", dt, unit="in seconds")
+    shifts = _check_grid("shifts", shifts, check_finite)
+    gains = _check_grid("gains", gains, check_positive)
+    check_int("batch_size", batch_size)
+    max_neurons = check_optional_int("max_neurons", max_neurons)
     names = _select_stages(net, layers, "calibrate")
     xs = [np.asarray(a) for a in _as_list(x_cal)]
-    n_steps = int(n_steps)
 
     # candidates ordered by size of the change, so ties keep the smaller one
     candidates = sorted(
@@ -460,7 +431,7 @@ def calibrate(
 
     # rate mode is the target and calibration never changes it: compute once
     targets = rate_activations(net, xs, names, batch_size=batch_size)
-    current = _copy_network(net)
+    current = net
     info = {}
     for name in names:
         stage = current[name]
@@ -518,7 +489,7 @@ def calibrate(
         new_neuron = dataclasses.replace(
             neuron, gain=neuron.gain * g, bias=neuron.bias + s * unit
         )
-        current = _copy_network(current, {name: {"spiking_neuron": new_neuron}})
+        current = current.replace_stages({name: {"spiking_neuron": new_neuron}})
         info[name] = {
             "gain": g,
             "shift": s,

@@ -1,39 +1,46 @@
-"""Keras layers users put in their models."""
+"""Keras layers users put in their models, each followed by its converter.
+
+`SoftLIF` (Hunsberger & Eliasmith 2015) trains networks to be run with `LIF`
+neurons; `QuantizedReLU` (QCFS, Bu et al. 2022) trains networks to be run in
+few steps with `SpikingQuantizedReLU` neurons.  Each registers its converter
+with `rateconv.converter.register_converter` right after its class.
+"""
 
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from rateconv import neurons
+from rateconv._checks import check_positive
+from rateconv.converter import neuron_fields, register_converter
+from rateconv.neurons._qcfs import check_levels
+
+# Lower bound kept on a trained QuantizedReLU threshold: the layer divides by it.
+_MIN_THRESHOLD = 1e-4
 
 
 def _fused_soft_lif(neuron):
     """Soft-LIF rate with its derivative from one XLA-fused TensorFlow kernel.
 
     Autodiff of `neurons.soft_lif_rate` chains a dozen elementwise ops forward
-    and more backward, each a pass over memory; here the forward pass computes
-    the rate and its slope in one fused loop, and the backward pass is one
+    and more backward, each a pass over memory; here the forward pass compiles
+    `neurons.soft_lif_rate_and_slope` (the same formula, with its slope
+    written analytically) into one fused loop, and the backward pass is one
     multiply.  Same values as `neurons.soft_lif_rate` up to float rounding.
     """
     import tensorflow as tf
 
-    sigma, tau_rc, tau_ref = neuron.sigma, neuron.tau_rc, neuron.tau_ref
-    amplitude = neuron.amplitude
+    params = dict(
+        sigma=neuron.sigma,
+        tau_rc=neuron.tau_rc,
+        tau_ref=neuron.tau_ref,
+        amplitude=neuron.amplitude,
+    )
 
     @tf.function(jit_compile=True)
     def rate_and_slope(j):
-        z = (j - 1) / sigma
-        p = tf.maximum(sigma * tf.math.softplus(z), neurons._P_MIN)
-        small = p < 1
-        p_lo = tf.where(small, p, tf.ones_like(p))
-        p_hi = tf.where(small, tf.ones_like(p), p)
-        log_term = tf.where(
-            small, tf.math.log1p(p_lo) - tf.math.log(p_lo), tf.math.log1p(1 / p_hi)
-        )
-        rate = amplitude / (tau_ref + tau_rc * log_term)
-        # d rate / d j = rate^2 tau_rc / amplitude * sigmoid(z) / (p (1 + p))
-        slope = rate * rate * (tau_rc / amplitude) * tf.sigmoid(z) / (p * (1 + p))
-        return rate, slope
+        return neurons.soft_lif_rate_and_slope(j, **params)
 
     @tf.custom_gradient
     def soft_lif(j):
@@ -141,3 +148,99 @@ class SoftLIF(keras.layers.Layer):
             "max_rate": self.max_rate,
             "intercept": self.intercept,
         }
+
+
+@register_converter(SoftLIF)
+def _convert_softlif(layer, ctx):
+    """SoftLIF -> LIF with the same parameters (rate mode: the soft curve)."""
+    neuron = ctx.swapped(layer, "softlif") or layer.neuron
+    return neuron_fields(neuron, op=None)
+
+
+class _AtLeast(keras.constraints.Constraint):
+    """Keeps a weight at or above ``minimum`` (built by the layer, not saved)."""
+
+    def __init__(self, minimum):
+        self.minimum = minimum
+
+    def __call__(self, w):
+        return ops.maximum(w, self.minimum)
+
+
+@keras.saving.register_keras_serializable(package="rateconv")
+class QuantizedReLU(keras.layers.Layer):
+    """QCFS activation for training networks to be spiked in few steps.
+
+    Computes ``lambda * clip(floor(x * levels / lambda + 1/2) / levels, 0, 1)``
+    with a trainable threshold ``lambda`` and a straight-through gradient
+    (Bu et al. 2022; see `rateconv.neurons.qcfs`).  `rateconv.convert` turns
+    it into `rateconv.SpikingQuantizedReLU` neurons (integrate-and-fire,
+    threshold ``lambda``, reset by subtraction, membrane starting at half
+    threshold): after
+    ``levels`` steps their mean output equals this layer's for a constant
+    input, so ``n_steps = levels`` is the natural simulation length.
+
+    Parameters
+    ----------
+    levels : int
+        Quantization steps ``L``.
+    threshold : float
+        Initial value of ``lambda`` (positive), in units of the input.
+    trainable_threshold : bool
+        Whether ``lambda`` is trained.
+    **kwargs
+        Standard `keras.layers.Layer` arguments (``name``, ``dtype``,
+        ``activity_regularizer`` ...).
+    """
+
+    def __init__(self, levels=8, threshold=1.0, trainable_threshold=True, **kwargs):
+        super().__init__(**kwargs)
+        self.levels = check_levels(levels)
+        check_positive("threshold", threshold)
+        self.initial_threshold = threshold
+        self.trainable_threshold = bool(trainable_threshold)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        self.threshold = self.add_weight(
+            name="threshold",
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial_threshold),
+            trainable=self.trainable_threshold,
+            constraint=_AtLeast(_MIN_THRESHOLD),
+        )
+
+    def call(self, inputs):
+        return neurons.qcfs(inputs, levels=self.levels, threshold=self.threshold)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    @property
+    def neuron(self):
+        """The `QuantizedReLURate` with the current threshold (built layers)."""
+        if not self.built:
+            raise ValueError(
+                f"Layer '{self.name}' (QuantizedReLU) is not built, so its "
+                "threshold does not exist yet; call the model on data or give "
+                "it an input shape first."
+            )
+        threshold = float(ops.convert_to_numpy(self.threshold))
+        return neurons.QuantizedReLURate(levels=self.levels, threshold=threshold)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "levels": self.levels,
+            "threshold": self.initial_threshold,
+            "trainable_threshold": self.trainable_threshold,
+        }
+
+
+@register_converter(QuantizedReLU)
+def _convert_quantized_relu(layer, ctx):
+    """QCFS -> IF with threshold lambda, membrane starting at half threshold."""
+    swapped = ctx.swapped(layer, "quantized_relu")
+    if swapped is not None:
+        return neuron_fields(swapped, op=None)
+    return neuron_fields(layer.neuron, op=None, initial_state="half")

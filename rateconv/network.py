@@ -5,11 +5,16 @@ activation removed; linear or affine for every supported layer but max pooling)
 followed, optionally, by a neuron nonlinearity, which has a rate form (used in
 rate mode) and a spiking form (used in spiking mode).  Stages are stored in
 topological order; the simulator runs them in that order.
+
+Both are frozen values: a conversion pass or a calibration step makes a new
+network (`SpikingNetwork.replace_stages`) and shares the stages it leaves
+unchanged, so no network seen by a user ever changes under them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from rateconv.neurons import NeuronType
 from rateconv.synapses import Lowpass
@@ -18,7 +23,7 @@ INITIAL_STATES = ("zero", "half", "uniform")
 """Choices for a neuron stage's initial membrane voltage (fraction of threshold)."""
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True, eq=False)
 class Stage:
     """One node of a `SpikingNetwork`.
 
@@ -28,8 +33,9 @@ class Stage:
         The Keras layer's name.
     kind : str
         The Keras layer's class name (for messages and reports).
-    inputs : list of str
-        Names of the stages feeding this one (empty for an input stage).
+    inputs : tuple of str
+        Names of the stages feeding this one (empty for an input stage); any
+        sequence given is stored as a tuple.
     op : callable or None
         ``op(*tensors) -> tensor`` on batch-first tensors; None for identity.
         It is applied to time folded into the batch, so it must not mix
@@ -49,11 +55,16 @@ class Stage:
     initial_state : {"zero", "half", "uniform"}
         Initial membrane voltage of the spiking neurons, as a fraction of
         threshold (uniform: random in [0, 1), from the simulation seed).
+
+    Stages are frozen (assigning a field raises
+    ``dataclasses.FrozenInstanceError``) and compare by identity; make a
+    changed copy with ``dataclasses.replace(stage, field=value)`` or, for a
+    network, `SpikingNetwork.replace_stages`.
     """
 
     name: str
     kind: str
-    inputs: list
+    inputs: tuple
     op: object
     output_shape: tuple
     rate_neuron: NeuronType | None = None
@@ -62,6 +73,11 @@ class Stage:
     readout: object = None
     spiking_max_pool: dict | None = None
     initial_state: str = "zero"
+
+    def __post_init__(self):
+        # frozen: normalize through object.__setattr__, once, at construction
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "output_shape", tuple(self.output_shape))
 
     @property
     def is_input(self):
@@ -82,20 +98,37 @@ class Stage:
         return self.rate_neuron if mode == "rate" else self.spiking_neuron
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True, eq=False)
 class SpikingNetwork:
     """A converted network: stages in topological order, inputs and outputs.
 
-    Build one with `rateconv.convert`; run it with `rateconv.Simulator`.
+    Build one with `rateconv.convert`; run it with `rateconv.Simulator`.  A
+    network is frozen: `replace_stages` (or ``dataclasses.replace``) returns a
+    changed copy.
+
+    Attributes
+    ----------
+    stages : tuple of Stage
+        In topological order.
+    inputs, outputs : tuple of str
+        Names of the input and output stages, in the model's order.
+    name : str
     """
 
-    stages: list
-    inputs: list
-    outputs: list
+    stages: tuple
+    inputs: tuple
+    outputs: tuple
     name: str = "network"
 
     def __post_init__(self):
-        self.by_name = {s.name: s for s in self.stages}
+        object.__setattr__(self, "stages", tuple(self.stages))
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+
+    @functools.cached_property
+    def by_name(self):
+        """``{name: Stage}`` (computed once: the network does not change)."""
+        return {s.name: s for s in self.stages}
 
     def __getitem__(self, name):
         return self.by_name[name]
@@ -112,6 +145,47 @@ class SpikingNetwork:
     @property
     def output_shapes(self):
         return [self.by_name[n].output_shape for n in self.outputs]
+
+    def replace_stages(self, updates):
+        """A copy of the network with some stages' fields changed.
+
+        Parameters
+        ----------
+        updates : dict
+            Maps a stage name to a dict of `Stage` fields to change, e.g.
+            ``{"dense": {"spiking_neuron": neuron}}``.  A stage's name cannot
+            change (other stages refer to it).
+
+        Returns
+        -------
+        SpikingNetwork
+            A new network; stages not named in ``updates`` are the same
+            objects as in this one (they are immutable, so sharing is safe).
+
+        Raises
+        ------
+        KeyError
+            If ``updates`` names a stage that is not in the network.
+        ValueError
+            If an update changes a stage's ``name``.
+        """
+        unknown = [name for name in updates if name not in self.by_name]
+        if unknown:
+            raise KeyError(
+                f"replace_stages names stages not in network '{self.name}': "
+                f"{unknown}. Stages: {list(self.by_name)}"
+            )
+        for name, fields in updates.items():
+            if fields.get("name", name) != name:
+                raise ValueError(
+                    f"replace_stages cannot rename stage '{name}' (other stages "
+                    f"refer to it by name). Received: name={fields['name']!r}"
+                )
+        stages = [
+            dataclasses.replace(s, **updates[s.name]) if s.name in updates else s
+            for s in self.stages
+        ]
+        return dataclasses.replace(self, stages=stages)
 
     def consumers(self, name):
         """Names of the stages that read stage ``name``."""

@@ -12,15 +12,14 @@ the same as for the wrapped layer alone.
 
 from __future__ import annotations
 
-import dataclasses
-import types
-
 import keras
 from keras import ops
 
 from rateconv import converter
-from rateconv.neurons import DT
-from rateconv.quantized import QuantizedReLU, qcfs_step
+from rateconv._checks import check_choice, check_int, check_positive
+from rateconv.converter import ConversionContext
+from rateconv.layers import QuantizedReLU
+from rateconv.neurons import DT, INITIAL_STATES, SpikingQuantizedReLU, qcfs_step
 
 _WRAPPABLE = "SoftLIF, QuantizedReLU, ReLU or Activation('relu')"
 
@@ -45,13 +44,6 @@ def _inner_conversion(layer, ctx):
             f"({type(layer).__name__})"
         )
     return fields
-
-
-def _default_context():
-    # the fields of converter._Context that converters read, with defaults
-    return types.SimpleNamespace(
-        swap_activations={}, max_to_avg_pool=False, model_outputs=set()
-    )
 
 
 @keras.saving.register_keras_serializable(package="rateconv")
@@ -108,33 +100,17 @@ class SpikingAware(keras.layers.Wrapper):
         **kwargs,
     ):
         super().__init__(layer, **kwargs)
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(
-                f"n_steps must be an int >= 1. Received: n_steps={n_steps!r}"
-            )
-        if not (isinstance(dt, (int, float)) and dt > 0):
-            raise ValueError(
-                f"dt must be a positive time in seconds. Received: dt={dt!r}"
-            )
-        if initial_state not in (None, "zero", "half", "uniform"):
-            raise ValueError(
-                "initial_state must be None, 'zero', 'half' or 'uniform'. "
-                f"Received: initial_state={initial_state!r}"
-            )
-        if not (
-            isinstance(scale_firing_rates, (int, float)) and scale_firing_rates > 0
-        ):
-            raise ValueError(
-                "scale_firing_rates must be a positive number. Received: "
-                f"scale_firing_rates={scale_firing_rates!r}"
-            )
+        n_steps = check_int("n_steps", n_steps)
+        dt = check_positive("dt", dt, unit="in seconds")
+        check_choice("initial_state", initial_state, (None, *INITIAL_STATES))
+        scale_firing_rates = check_positive("scale_firing_rates", scale_firing_rates)
         if not isinstance(layer, QuantizedReLU):
             # fail early; QuantizedReLU needs its (trained) threshold instead
-            _inner_conversion(layer, _default_context())
+            _inner_conversion(layer, ConversionContext())
         self.n_steps = n_steps
-        self.dt = float(dt)
+        self.dt = dt
         self.initial_state = initial_state
-        self.scale_firing_rates = float(scale_firing_rates)
+        self.scale_firing_rates = scale_firing_rates
         self.seed = seed
         self.seed_generator = (
             keras.random.SeedGenerator(seed) if initial_state == "uniform" else None
@@ -142,11 +118,16 @@ class SpikingAware(keras.layers.Wrapper):
         self.supports_masking = True
 
     def _spiking_step(self):
-        """``(step(j, state) -> (out, state), n_states, initial voltage)``."""
+        """``(step(j, state) -> (out, state), neuron, initial state mode)``.
+
+        ``neuron`` is the spiking neuron type, whose `initial_state` gives the
+        state the simulator would start from.
+        """
         k = self.scale_firing_rates
         inner = self.layer
         if isinstance(inner, QuantizedReLU):
-            # the threshold is a trained variable: use its current value
+            # the threshold is a trained variable: use its current value (the
+            # neuron type, with a float threshold, only gives the state)
             def step(j, state):
                 threshold = ops.cast(inner.threshold, j.dtype)
                 out, voltage = qcfs_step(
@@ -158,10 +139,10 @@ class SpikingAware(keras.layers.Wrapper):
                 )
                 return out, (voltage,)
 
+            neuron = SpikingQuantizedReLU(levels=inner.levels)
             default = "half"
-            n_states = 1
         else:
-            fields = _inner_conversion(inner, _default_context())
+            fields = _inner_conversion(inner, ConversionContext())
             neuron = fields["spiking_neuron"]
             if k != 1.0:
                 neuron = neuron.scaled(k)
@@ -170,24 +151,18 @@ class SpikingAware(keras.layers.Wrapper):
                 return neuron.step(j, state, self.dt)
 
             default = fields.get("initial_state", "zero")
-            n_states = len(neuron.state_names)
-        start = self.initial_state or default
-        return step, n_states, 0.5 if start == "half" else 0.0
+        return step, neuron, self.initial_state or default
 
     def call(self, inputs, training=None):
         rate = self.layer(inputs)
         if self.initial_state == "uniform" and not training:
             # the random start is a training-time noise, as dropout
             return rate
-        step, n_states, v0 = self._spiking_step()
+        step, neuron, mode = self._spiking_step()
         x = ops.stop_gradient(ops.convert_to_tensor(inputs))
-        if self.initial_state == "uniform":
-            v = keras.random.uniform(
-                ops.shape(x), dtype=x.dtype, seed=self.seed_generator
-            )
-        else:
-            v = ops.full_like(x, v0)
-        state = (v,) + tuple(ops.zeros_like(x) for _ in range(n_states - 1))
+        state = neuron.initial_state(
+            ops.shape(x), mode, seed=self.seed_generator, dtype=x.dtype
+        )
 
         def body(_, carry):
             total, state = carry
@@ -217,12 +192,11 @@ class SpikingAware(keras.layers.Wrapper):
 def _convert_spiking_aware(layer, ctx):
     """The wrapped layer's conversion: training aid only, no trace in the SNN."""
     inner = layer.layer
-    if layer.name in ctx.swap_activations:
+    swapped = ctx.swapped(layer)
+    if swapped is not None:
         # swap_activations may name the wrapper; the inner converter sees the
         # inner layer's name
-        swaps = dict(ctx.swap_activations)
-        swaps[inner.name] = swaps[layer.name]
-        ctx = dataclasses.replace(ctx, swap_activations=swaps)
+        ctx = ctx.with_swap(inner.name, swapped)
     return _inner_conversion(inner, ctx)
 
 
@@ -236,7 +210,7 @@ def _is_wrappable(layer):
     if fn is None or layer.weights:
         return False
     try:
-        fields = fn(layer, _default_context())
+        fields = fn(layer, ConversionContext())
     except (TypeError, ValueError, AttributeError):
         return False
     return fields.get("op") is None and fields.get("spiking_neuron") is not None

@@ -252,6 +252,8 @@ def test_calibrate_with_the_identity_grid_changes_nothing(trained):
     same = rateconv.calibrate(net, x_train[:64], n_steps=4, shifts=[0], gains=[1])
     assert neurons_of(same) == neurons_of(net)
     assert same is not net and same.stages[1] is not net.stages[1]
+    # stages are immutable: the ones calibration leaves alone are shared
+    assert same.stages[0] is net.stages[0]
 
 
 def test_calibrate_leaves_lif_layers_and_checks_arguments():

@@ -1,5 +1,7 @@
 """Spiking-aware fine-tuning: spikes forward, rate gradient backward."""
 
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -231,6 +233,8 @@ def test_uniform_start_round_trips(tmp_path):
         (keras.layers.Dense(3), {}, TypeError, "activation layer"),
         (keras.layers.Activation("tanh"), {}, ValueError, "tanh"),
         (keras.layers.ReLU(), {"n_steps": 0}, ValueError, "n_steps"),
+        (keras.layers.ReLU(), {"dt": math.inf}, ValueError, "dt"),
+        (keras.layers.ReLU(), {"dt": 0}, ValueError, "dt"),
         (keras.layers.ReLU(), {"initial_state": "random"}, ValueError, "initial"),
         (keras.layers.ReLU(), {"scale_firing_rates": -1}, ValueError, "scale"),
     ],
@@ -300,3 +304,13 @@ def test_spiking_aware_model_needs_an_activation_layer():
         args = (5,) if fn is rateconv.spiking_aware_model else ()
         with pytest.raises(TypeError, match="Sequential or functional model"):
             fn("model.keras", *args)
+
+
+def test_swap_naming_the_wrapper_reaches_the_wrapped_layer():
+    inp = keras.Input((4,))
+    out = rateconv.SpikingAware(rateconv.SoftLIF(), n_steps=3, name="act")(inp)
+    model = keras.Model(inp, out)
+    net = rateconv.convert(model, swap_activations={"act": rateconv.LIF(tau_rc=0.05)})
+    assert net["act"].spiking_neuron == rateconv.LIF(tau_rc=0.05)
+    with pytest.raises(TypeError, match="act"):
+        rateconv.convert(model, swap_activations={"act": "relu"})

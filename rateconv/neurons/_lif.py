@@ -1,15 +1,9 @@
-"""Neuron models: rate functions, spiking steps and their parameters.
-
-The math lives in pure functions of tensors (``lif_rate``, ``soft_lif_rate``,
-``lif_step``, ``if_step``) written with ``keras.ops``, so the Keras layers, the
-simulator's engine and the tests all evaluate the same equations.  The neuron
-*types* (``LIF``, ``LIFRate``, ``SoftLIFRate``, ``RectifiedLinear``,
-``SpikingRectifiedLinear``) are small immutable parameter holders that apply
-``J = gain * x + bias`` and call those functions; each knows its rate and spiking
-counterpart so that the converter can swap one for the other.
+"""LIF neurons: the rate curve, the soft-LIF curve, the spiking step, types.
 
 Equations follow Nengo's LIF model and Hunsberger & Eliasmith (2015), "Spiking
-deep networks with LIF neurons", arXiv:1510.08829 (soft-LIF).
+deep networks with LIF neurons", arXiv:1510.08829 (soft-LIF).  The math is
+pure functions of tensors written with ``keras.ops``, so the Keras layers, the
+simulator's engines and the tests evaluate the same equations.
 """
 
 from __future__ import annotations
@@ -19,41 +13,18 @@ import math
 
 from keras import ops
 
-DT = 0.001
-"""Default simulation timestep, in seconds."""
-TAU_RC = 0.02
-"""Default LIF membrane time constant, in seconds."""
-TAU_REF = 0.002
-"""Default LIF refractory period, in seconds."""
+from rateconv._checks import check_non_negative, check_positive, check_range
+from rateconv.neurons._base import DT, TAU_RC, TAU_REF, NeuronType, check_reset
 
 # Smallest p used inside log1p(1 / p): keeps the soft-LIF rate and its gradient
 # finite in float32 where softplus underflows to 0 for very negative currents.
 _P_MIN = 1e-30
 
 
-def _check_positive(name, value):
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(
-            f"{name} must be a positive finite number (in seconds for time "
-            f"constants). Received: {name}={value!r}"
-        )
-
-
-def _check_reset(reset):
-    if reset not in ("zero", "subtract"):
-        raise ValueError(
-            f"reset must be 'zero' or 'subtract'. Received: reset={reset!r}"
-        )
-
-
 def _check_lif_params(tau_rc, tau_ref, amplitude):
-    _check_positive("tau_rc", tau_rc)
-    if not (isinstance(tau_ref, (int, float)) and 0 <= tau_ref < math.inf):
-        raise ValueError(
-            f"tau_ref must be a finite number >= 0, in seconds. "
-            f"Received: tau_ref={tau_ref!r}"
-        )
-    _check_positive("amplitude", amplitude)
+    check_positive("tau_rc", tau_rc, unit="in seconds")
+    check_non_negative("tau_ref", tau_ref, unit="in seconds")
+    check_positive("amplitude", amplitude)
 
 
 # ---------------------------------------------------------------------------
@@ -109,11 +80,33 @@ def soft_lif_rate(j, *, sigma, tau_rc=TAU_RC, tau_ref=TAU_REF, amplitude=1.0):
     -------
     tensor, same shape as ``j``
     """
+    return _soft_lif(ops.convert_to_tensor(j), sigma, tau_rc, tau_ref, amplitude)[0]
+
+
+def soft_lif_rate_and_slope(j, *, sigma, tau_rc=TAU_RC, tau_ref=TAU_REF, amplitude=1.0):
+    """`soft_lif_rate` and its derivative with respect to ``j``, together.
+
+    The slope is written analytically (``d rate / d j = rate**2 tau_rc /
+    amplitude * sigmoid(z) / (p (1 + p))`` with ``z = (j - 1) / sigma``), so
+    a fused kernel (`rateconv.SoftLIF` on TensorFlow) gets both in one pass
+    instead of differentiating a dozen elementwise ops.
+
+    Returns
+    -------
+    rate, slope : tensor, same shape as ``j``
+    """
     j = ops.convert_to_tensor(j)
-    # keras' softplus is the overflow-safe log1p(exp(-|x|)) + max(x, 0) form
-    p = sigma * ops.softplus((j - 1) / sigma)
+    rate, z, p = _soft_lif(j, sigma, tau_rc, tau_ref, amplitude)
+    slope = rate * rate * (tau_rc / amplitude) * ops.sigmoid(z) / (p * (1 + p))
+    return rate, slope
+
+
+def _soft_lif(j, sigma, tau_rc, tau_ref, amplitude):
+    """The soft-LIF formula: ``(rate, z, p)`` with ``p = sigma softplus(z)``."""
+    z = (j - 1) / sigma
+    # keras' softplus is the overflow-safe log1p(exp(-|x|)) + max(x, 0) form;
     # keep p away from 0: softplus underflows to 0 for very negative currents
-    p = ops.maximum(p, _P_MIN)
+    p = ops.maximum(sigma * ops.softplus(z), _P_MIN)
     # log(1 + 1/p) in two forms: for small p as log1p(p) - log(p), whose
     # gradient 1/(1+p) - 1/p stays finite (1/p**2 would overflow float32); for
     # p >= 1 as log1p(1/p), which avoids cancellation.  Each branch gets a safe
@@ -122,7 +115,7 @@ def soft_lif_rate(j, *, sigma, tau_rc=TAU_RC, tau_ref=TAU_REF, amplitude=1.0):
     p_lo = ops.where(small, p, ops.ones_like(p))
     p_hi = ops.where(small, ops.ones_like(p), p)
     log_term = ops.where(small, ops.log1p(p_lo) - ops.log(p_lo), ops.log1p(1 / p_hi))
-    return amplitude / (tau_ref + tau_rc * log_term)
+    return amplitude / (tau_ref + tau_rc * log_term), z, p
 
 
 def lif_step(
@@ -184,161 +177,9 @@ def lif_step(
     return output, voltage, refractory
 
 
-def relu_rate(j, *, amplitude=1.0):
-    """Rectified-linear rate ``max(j, 0) * amplitude``."""
-    return ops.relu(j) * amplitude
-
-
-def if_step(j, voltage, *, dt=DT, amplitude=1.0, reset="subtract"):
-    """Advance integrate-and-fire (spiking ReLU) neurons by one step.
-
-    ``voltage += j * dt``; every whole unit of voltage is a spike.  With
-    ``reset="subtract"`` the spikes are subtracted (the residue is kept, so the
-    mean output equals ``max(j, 0) * amplitude`` and several spikes per step are
-    possible when ``j * dt > 1``); with ``reset="zero"`` a neuron that spiked
-    restarts from 0, losing the residue (a rate below ``max(j, 0)``, as in
-    Rueckauer et al. 2017).  The voltage is not clipped at 0, so a time-varying
-    input is integrated without rectifying each step.
-
-    Returns
-    -------
-    output, voltage : tensor
-        ``output`` is ``n_spikes * amplitude / dt``.
-    """
-    voltage = voltage + j * dt
-    n_spikes = ops.maximum(ops.floor(voltage), 0.0)
-    if reset == "zero":
-        voltage = ops.where(n_spikes > 0, ops.zeros_like(voltage), voltage)
-    else:
-        voltage = voltage - n_spikes
-    return n_spikes * (amplitude / dt), voltage
-
-
 # ---------------------------------------------------------------------------
 # Neuron types
 # ---------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class NeuronType:
-    """Base class: a neuron nonlinearity applied to ``J = gain * x + bias``.
-
-    Parameters
-    ----------
-    amplitude : float
-        Output scale (rate in Hz times ``amplitude``; a spike is
-        ``amplitude / dt``).
-    gain, bias : float
-        Map the layer's pre-activation ``x`` to the input current ``J``.
-    """
-
-    amplitude: float = 1.0
-    gain: float = 1.0
-    bias: float = 0.0
-
-    spiking = False
-    state_names = ()
-
-    def __post_init__(self):
-        _check_positive("amplitude", self.amplitude)
-        for name in ("gain", "bias"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value)):
-                raise ValueError(
-                    f"{name} must be a finite number. Received: {name}={value!r}"
-                )
-
-    def current(self, x):
-        """Input current ``gain * x + bias`` for pre-activation ``x``."""
-        if self.gain == 1.0 and self.bias == 0.0:
-            return x
-        return x * self.gain + self.bias
-
-    def rate(self, x):
-        """Rate-mode output for pre-activation ``x`` (same shape)."""
-        raise NotImplementedError
-
-    def as_rate(self):
-        """The rate-mode counterpart of this neuron type."""
-        return self
-
-    def as_spiking(self):
-        """The spiking counterpart of this neuron type."""
-        raise NotImplementedError
-
-    def scaled(self, k):
-        """Copy with input scaled by ``k`` and output amplitude divided by ``k``.
-
-        This is ``scale_firing_rates``: exact in rate mode for ReLU, a change of
-        the rate curve for LIF (``r(gain * k * x + bias) / k``).
-        """
-        _check_positive("scale_firing_rates", k)
-        return dataclasses.replace(
-            self, gain=self.gain * k, amplitude=self.amplitude / k
-        )
-
-    @property
-    def is_linear_in_scale(self):
-        """Whether `scaled` leaves the rate function unchanged."""
-        return False
-
-
-@dataclasses.dataclass(frozen=True)
-class RectifiedLinear(NeuronType):
-    """Rate ReLU: ``max(J, 0) * amplitude``."""
-
-    def rate(self, x):
-        return relu_rate(self.current(x), amplitude=self.amplitude)
-
-    def as_spiking(self):
-        return SpikingRectifiedLinear(**dataclasses.asdict(self))
-
-    @property
-    def is_linear_in_scale(self):
-        return self.bias == 0.0
-
-
-@dataclasses.dataclass(frozen=True)
-class SpikingRectifiedLinear(RectifiedLinear):
-    """Integrate-and-fire neuron whose mean rate is ``max(J, 0) * amplitude``.
-
-    State: ``voltage``.
-
-    Parameters
-    ----------
-    reset : {"subtract", "zero"}
-        Voltage after a spike: the residue above threshold (default, unbiased)
-        or 0 (see `if_step`).
-    """
-
-    reset: str = "subtract"
-
-    spiking = True
-    state_names = ("voltage",)
-
-    def __post_init__(self):
-        super().__post_init__()
-        _check_reset(self.reset)
-
-    def as_rate(self):
-        params = dataclasses.asdict(self)
-        params.pop("reset")
-        return RectifiedLinear(**params)
-
-    def as_spiking(self):
-        return self
-
-    def step(self, x, state, dt=DT):
-        """One step: returns ``(output, new_state)``; state is a tuple."""
-        (voltage,) = state
-        out, voltage = if_step(
-            self.current(x),
-            voltage,
-            dt=dt,
-            amplitude=self.amplitude,
-            reset=self.reset,
-        )
-        return out, (voltage,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -378,9 +219,6 @@ class LIFRate(NeuronType):
             amplitude=self.amplitude,
         )
 
-    def as_spiking(self):
-        return LIF(**dataclasses.asdict(self))
-
     def scaled(self, k):
         """Copy that fires ``k`` times faster with ``1 / k`` the amplitude.
 
@@ -392,7 +230,7 @@ class LIFRate(NeuronType):
         times more spikes per step, each ``k`` times smaller, up to one spike
         per step.
         """
-        _check_positive("scale_firing_rates", k)
+        check_positive("scale_firing_rates", k)
         return dataclasses.replace(
             self,
             tau_rc=self.tau_rc / k,
@@ -423,16 +261,7 @@ class LIF(LIFRate):
 
     def __post_init__(self):
         super().__post_init__()
-        _check_reset(self.reset)
-
-    def as_rate(self):
-        params = dataclasses.asdict(self)
-        params.pop("reset")
-        params.pop("min_voltage")
-        return LIFRate(**params)
-
-    def as_spiking(self):
-        return self
+        check_reset(self.reset)
 
     def step(self, x, state, dt=DT):
         """One step: returns ``(output, new_state)``; state is a tuple."""
@@ -468,7 +297,7 @@ class SoftLIFRate(LIFRate):
 
     def __post_init__(self):
         super().__post_init__()
-        _check_positive("sigma", self.sigma)
+        check_positive("sigma", self.sigma)
 
     def rate(self, x):
         return soft_lif_rate(
@@ -478,11 +307,6 @@ class SoftLIFRate(LIFRate):
             tau_ref=self.tau_ref,
             amplitude=self.amplitude,
         )
-
-    def as_spiking(self):
-        params = dataclasses.asdict(self)
-        params.pop("sigma")
-        return LIF(**params)
 
 
 def lif_gain_bias(max_rate, intercept=0.0, *, tau_rc=TAU_RC, tau_ref=TAU_REF):
@@ -506,17 +330,14 @@ def lif_gain_bias(max_rate, intercept=0.0, *, tau_rc=TAU_RC, tau_ref=TAU_REF):
         For 100 Hz and intercept 0 with the defaults, about 2.033 and 1.
     """
     _check_lif_params(tau_rc, tau_ref, 1.0)
-    _check_positive("max_rate", max_rate)
+    check_positive("max_rate", max_rate, unit="in Hz")
     if tau_ref > 0 and max_rate >= 1 / tau_ref:
         raise ValueError(
             f"max_rate must be below 1 / tau_ref = {1 / tau_ref:g} Hz (a LIF neuron "
             f"cannot fire faster than its refractory period allows). "
             f"Received: max_rate={max_rate!r}"
         )
-    if not (isinstance(intercept, (int, float)) and -math.inf < intercept < 1):
-        raise ValueError(
-            f"intercept must be a number below 1. Received: intercept={intercept!r}"
-        )
+    check_range("intercept", intercept, -math.inf, 1, low_open=True, high_open=True)
     j_max = 1 / (1 - math.exp((tau_ref - 1 / max_rate) / tau_rc))
     gain = (j_max - 1) / (1 - intercept)
     bias = 1 - gain * intercept
