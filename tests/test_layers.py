@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import rateconv
 from rateconv import neurons
@@ -85,7 +86,6 @@ def _soft_lif_float64(j, sigma, amplitude, tau_rc=0.02, tau_ref=0.002):
 
 @pytest.mark.parametrize("sigma", [0.02, 0.3])
 def test_fused_layer_matches_soft_lif_rate_and_its_derivative(sigma):
-    import tensorflow as tf
 
     layer = rateconv.SoftLIF(sigma=sigma, amplitude=0.01, max_rate=100)
     x64 = np.linspace(-0.5, 6, 3001)
@@ -110,7 +110,6 @@ def test_fused_layer_matches_soft_lif_rate_and_its_derivative(sigma):
 
 @pytest.mark.parametrize("sigma", [1e-3, 0.02, 1.0])
 def test_fused_layer_is_finite_everywhere(sigma):
-    import tensorflow as tf
 
     layer = rateconv.SoftLIF(sigma=sigma)
     x = tf.constant(np.linspace(-1e4, 1e4, 200001, dtype=np.float32))
@@ -120,3 +119,15 @@ def test_fused_layer_is_finite_everywhere(sigma):
     g = tape.gradient(y, x).numpy()
     assert np.all(np.isfinite(y)) and np.all(y > 0)
     assert np.all(np.isfinite(g)) and np.all(g >= 0)
+
+
+def test_soft_lif_slope_is_the_derivative_of_the_one_formula():
+    j = tf.constant(np.linspace(-3, 6, 301).astype(np.float32))
+    kwargs = dict(sigma=0.1, amplitude=0.01, tau_ref=0.001)
+    with tf.GradientTape() as tape:
+        tape.watch(j)
+        rate = neurons.soft_lif_rate(j, **kwargs)
+    grad = tape.gradient(rate, j)
+    both, slope = neurons.soft_lif_rate_and_slope(j, **kwargs)
+    np.testing.assert_array_equal(both, rate)
+    np.testing.assert_allclose(slope, grad, rtol=1e-4, atol=1e-7)

@@ -1,5 +1,7 @@
+import dataclasses
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -155,8 +157,136 @@ def test_scaled_is_exact_for_relu():
         (lambda: neurons.lif_gain_bias(100, 1.0), "intercept"),
         (lambda: neurons.RectifiedLinear(amplitude=0), "amplitude"),
         (lambda: neurons.LIF(gain=math.nan), "gain"),
+        (lambda: neurons.LIF(reset="none"), "reset"),
+        (lambda: neurons.LIF(tau_rc=math.inf), "tau_rc"),
+        (lambda: neurons.LIF().scaled(0), "scale_firing_rates"),
+        (lambda: neurons.lif_gain_bias(100, math.nan), "intercept"),
     ],
 )
 def test_invalid_parameters_name_the_parameter(make, name):
     with pytest.raises(ValueError, match=name):
         make()
+
+
+@pytest.mark.parametrize(
+    "rate, spiking",
+    [
+        (neurons.RectifiedLinear(gain=2.0), neurons.SpikingRectifiedLinear(gain=2.0)),
+        (neurons.LIFRate(tau_rc=0.03), neurons.LIF(tau_rc=0.03)),
+        (
+            neurons.QuantizedReLURate(levels=3, threshold=2.0),
+            neurons.SpikingQuantizedReLU(levels=3, threshold=2.0),
+        ),
+    ],
+)
+def test_every_pairing_of_twins(rate, spiking):
+    assert rate.as_spiking() == spiking
+    assert spiking.as_rate() == rate
+    assert rate.as_rate() is rate
+    assert spiking.as_spiking() is spiking
+    # the spiking-only parameters are dropped, and come back as defaults
+    reset = dataclasses.replace(spiking, reset="zero")
+    assert reset.as_rate() == rate
+    assert type(reset.as_rate().as_spiking()) is type(spiking)
+
+
+def test_soft_lif_rate_is_its_own_rate_twin():
+    soft = neurons.SoftLIFRate(sigma=0.1, tau_ref=0.001)
+    assert soft.as_rate() is soft
+    assert soft.as_spiking() == neurons.LIF(tau_ref=0.001)
+
+
+@dataclasses.dataclass(frozen=True)
+class _SquaredRate(neurons.NeuronType):
+    """A neuron type defined outside rateconv: rate ``J**2`` above 0."""
+
+    exponent: float = 2.0
+
+    def rate(self, x):
+        return keras.ops.relu(self.current(x)) ** self.exponent
+
+
+@dataclasses.dataclass(frozen=True)
+class _SquaredSpiking(_SquaredRate):
+    leak: float = 0.5
+
+    spiking = True
+    state_names = ("voltage",)
+
+    def step(self, x, state, dt=neurons.DT):
+        return x, state
+
+
+@dataclasses.dataclass(frozen=True)
+class _SquaredVariant(_SquaredSpiking):
+    """A spiking subclass of a spiking type: not the rate type's twin."""
+
+    spiking = True
+
+
+def test_twins_are_derived_for_a_new_subclass():
+    rate = _SquaredRate(exponent=3.0, gain=2.0)
+    spiking = rate.as_spiking()
+    assert spiking == _SquaredSpiking(exponent=3.0, gain=2.0)
+    assert spiking.as_rate() == rate
+    assert _SquaredVariant(leak=0.1).as_rate() == _SquaredRate()
+    assert _SquaredRate().as_spiking() == _SquaredSpiking()
+    # a rate type without a spiking twin says so
+    with pytest.raises(NotImplementedError, match="spiking counterpart"):
+        _RateOnly().as_spiking()
+
+
+@dataclasses.dataclass(frozen=True)
+class _RateOnly(neurons.NeuronType):
+    def rate(self, x):
+        return x
+
+
+@pytest.mark.parametrize("neuron", [neurons.LIF(), neurons.SpikingRectifiedLinear()])
+def test_initial_state_modes(neuron):
+    shape = (3, 4, 2)
+    for mode, value in (("zero", 0.0), ("half", 0.5)):
+        state = neuron.initial_state(shape, mode)
+        assert len(state) == len(neuron.state_names)
+        np.testing.assert_array_equal(state[0], np.full(shape, value, np.float32))
+        for other in state[1:]:
+            np.testing.assert_array_equal(other, np.zeros(shape, np.float32))
+    seed = np.array([17, -5], np.int64)
+    state = neuron.initial_state(shape, "uniform", seed=seed)
+    v = np.asarray(state[0])
+    assert v.dtype == np.float32 and v.shape == shape
+    assert v.min() >= 0 and v.max() < 1 and v.std() > 0.1
+    for other in state[1:]:
+        np.testing.assert_array_equal(other, np.zeros(shape, np.float32))
+
+
+def test_initial_state_uniform_is_stateless_uniform_bit_for_bit():
+    seed = tf.constant([12345 + 7919, -1 - 64], tf.int64)
+    (v,) = neurons.SpikingRectifiedLinear().initial_state((5, 7), "uniform", seed)
+    expected = tf.random.stateless_uniform((5, 7), seed=seed)
+    np.testing.assert_array_equal(v.numpy(), expected.numpy())
+    # the same seed gives the same voltages, another seed others
+    (again,) = neurons.SpikingRectifiedLinear().initial_state((5, 7), "uniform", seed)
+    np.testing.assert_array_equal(again.numpy(), v.numpy())
+    (other,) = neurons.SpikingRectifiedLinear().initial_state((5, 7), "uniform", [1, 2])
+    assert not np.array_equal(other.numpy(), v.numpy())
+
+
+def test_initial_state_uniform_from_a_seed_generator_draws_anew():
+    generator = keras.random.SeedGenerator(3)
+    (a,) = neurons.SpikingRectifiedLinear().initial_state((50,), "uniform", generator)
+    (b,) = neurons.SpikingRectifiedLinear().initial_state((50,), "uniform", generator)
+    assert not np.array_equal(np.asarray(a), np.asarray(b))
+    assert 0 <= float(np.min(a)) and float(np.max(a)) < 1
+
+
+def test_initial_state_of_a_rate_type_is_empty():
+    assert neurons.LIFRate().initial_state((2,), "half") == ()
+
+
+def test_initial_state_errors():
+    with pytest.raises(ValueError, match="initial_state"):
+        neurons.LIF().initial_state((2,), "random")
+    with pytest.raises(ValueError, match="seed"):
+        neurons.LIF().initial_state((2,), "uniform")
+    assert neurons.INITIAL_STATES == ("zero", "half", "uniform")

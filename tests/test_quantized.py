@@ -237,3 +237,30 @@ def test_invalid_parameters(kwargs, name):
 def test_neuron_of_unbuilt_layer_is_an_error():
     with pytest.raises(ValueError, match="not built"):
         _ = rateconv.QuantizedReLU().neuron
+
+
+def test_old_import_paths_keep_working():
+    from rateconv import layers, neurons, quantized
+
+    assert quantized.QuantizedReLU is layers.QuantizedReLU is rateconv.QuantizedReLU
+    for name in ("qcfs", "qcfs_step", "QuantizedReLURate", "SpikingQuantizedReLU"):
+        assert getattr(quantized, name) is getattr(neurons, name)
+    assert set(quantized.__all__) == {
+        "QuantizedReLU",
+        "QuantizedReLURate",
+        "SpikingQuantizedReLU",
+        "qcfs",
+        "qcfs_step",
+    }
+
+
+def test_swap_activations_overrides_the_qcfs_converter():
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4), rateconv.QuantizedReLU(name="q")]
+    )
+    swapped = rateconv.convert(
+        model, swap_activations={"quantized_relu": rateconv.SpikingRectifiedLinear()}
+    )["q"]
+    assert swapped.spiking_neuron == rateconv.SpikingRectifiedLinear()
+    assert swapped.initial_state == "zero"  # half is for the QCFS neurons only
+    assert rateconv.convert(model)["q"].initial_state == "half"
