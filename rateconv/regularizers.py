@@ -14,6 +14,8 @@ import math
 import keras
 from keras import ops
 
+from rateconv._checks import check_non_negative, check_positive, check_range
+
 
 @keras.saving.register_keras_serializable(package="rateconv")
 class FiringRateRegularizer(keras.regularizers.Regularizer):
@@ -71,25 +73,16 @@ class FiringRateRegularizer(keras.regularizers.Regularizer):
                 "target must be (min_rate, max_rate) with 0 <= min_rate <= "
                 f"max_rate (Hz; max_rate may be None). Received: target={target!r}"
             )
-        if not (isinstance(weight, (int, float)) and weight >= 0):
-            raise ValueError(
-                f"weight must be a number >= 0. Received: weight={weight!r}"
-            )
-        if not (
-            isinstance(amplitude, (int, float))
-            and amplitude > 0
-            and math.isfinite(amplitude)
-        ):
-            raise ValueError(
-                "amplitude must be a positive number (output per Hz). "
-                f"Received: amplitude={amplitude!r}"
-            )
-        if percentile is not None and not (
-            isinstance(percentile, (int, float)) and 0 < percentile <= 100
-        ):
-            raise ValueError(
-                "percentile must be None or in (0, 100]. "
-                f"Received: percentile={percentile!r}"
+        weight = check_non_negative("weight", weight)
+        amplitude = check_positive("amplitude", amplitude, unit="output per Hz")
+        if percentile is not None:
+            percentile = check_range(
+                "percentile",
+                percentile,
+                0,
+                100,
+                low_open=True,
+                hint="None penalizes every sample",
             )
         self.min_rate = float(min_rate)
         self.max_rate = None if max_rate is None else float(max_rate)

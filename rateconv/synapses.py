@@ -14,6 +14,7 @@ import math
 import numpy as np
 from keras import ops
 
+from rateconv._checks import check_positive
 from rateconv.neurons import DT
 
 
@@ -32,16 +33,9 @@ class Lowpass:
     n_stages = 1
 
     def __post_init__(self):
-        if not (
-            isinstance(self.tau, (int, float))
-            and not isinstance(self.tau, bool)
-            and math.isfinite(self.tau)
-            and self.tau > 0
-        ):
-            raise ValueError(
-                f"tau must be a positive finite time constant in seconds "
-                f"(use synapse=None for no filter). Received: tau={self.tau!r}"
-            )
+        check_positive(
+            "tau", self.tau, unit="in seconds", hint="Use synapse=None for no filter"
+        )
 
     def decay(self, dt=DT):
         """Per-step decay ``a = exp(-dt / tau)``."""

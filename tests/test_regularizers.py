@@ -106,6 +106,7 @@ def test_training_pushes_rates_into_range(start, target):
         ({"weight": -1}, "weight"),
         ({"amplitude": 0}, "amplitude"),
         ({"percentile": 0}, "percentile"),
+        ({"weight": float("inf")}, "weight"),
     ],
 )
 def test_invalid_parameters(kwargs, name):
