@@ -186,12 +186,20 @@ def _input_network(net, name):
     return part.replace_stages({name: no_neurons})
 
 
-def _initial_voltage(stage, shape, rng):
-    if stage.initial_state == "half":
-        return np.full(shape, 0.5, np.float32)
-    if stage.initial_state == "uniform":
-        return rng.uniform(size=shape).astype(np.float32)
-    return np.zeros(shape, np.float32)
+def _initial_voltage(net, stage, n_samples, seed, start):
+    """The stage's initial voltages for samples ``start..``, flat per sample.
+
+    Drawn by the neuron type, from a seed of the stage's position as the
+    simulator does, so a uniform start is scored as it will be simulated.
+    """
+    index = [s.name for s in net.stages].index(stage.name)
+    shape = (n_samples,) + tuple(stage.output_shape)
+    voltage = stage.spiking_neuron.initial_state(
+        shape,
+        stage.initial_state,
+        seed=np.array([seed + 7919 * (index + 1), -1 - start], np.int64),
+    )[0]
+    return np.asarray(voltage, np.float32).reshape(n_samples, -1)
 
 
 def _mean_spiking_output(neuron, currents, v0, dt):
@@ -463,7 +471,7 @@ def calibrate(
             pre = pre.reshape(pre.shape[:2] + (size,))[:, :, scored]
             target = targets[name][start : start + batch_size]
             target = target.reshape(len(target), size)[:, scored]
-            v0 = _initial_voltage(stage, target.shape, rng)
+            v0 = _initial_voltage(current, stage, len(target), seed, start)[:, scored]
             if neuron.reset == "subtract":
                 # charge integrated so far, per step, of the input term alone
                 charge = np.cumsum(pre, axis=0) * np.float32(dt)

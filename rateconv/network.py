@@ -16,11 +16,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from rateconv.neurons import NeuronType
+from rateconv.neurons import INITIAL_STATES, NeuronType  # noqa: F401 (re-export)
 from rateconv.synapses import Lowpass
-
-INITIAL_STATES = ("zero", "half", "uniform")
-"""Choices for a neuron stage's initial membrane voltage (fraction of threshold)."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -214,16 +214,12 @@ def initial_states(network, size, seed=0, batch_start=0):
 
 
 def _neuron_state(stage, shape, seed, index, batch_start):
-    neuron = [tf.zeros(shape) for _ in stage.spiking_neuron.state_names]
-    # the voltage (first state) starts at a fraction of threshold
-    if stage.initial_state == "half":
-        neuron[0] = tf.fill(shape, 0.5)
-    elif stage.initial_state == "uniform":
-        neuron[0] = tf.random.stateless_uniform(
-            shape,
-            seed=tf.constant([seed + 7919 * (index + 1), -1 - batch_start], tf.int64),
-        )
-    return tuple(neuron)
+    # the voltage (first state) starts as the stage says, drawn by the neuron
+    return stage.spiking_neuron.initial_state(
+        shape,
+        stage.initial_state,
+        seed=tf.constant([seed + 7919 * (index + 1), -1 - batch_start], tf.int64),
+    )
 
 
 def probe_states(network, probe_synapse, size):

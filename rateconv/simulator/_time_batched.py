@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from rateconv.converter import clone_layer
 from rateconv.simulator._engines import Engine, register_engine
 from rateconv.simulator._max_pool import max_pool_chunk
 from rateconv.simulator._run import (
@@ -57,11 +58,12 @@ class _LowPrecisionOp:
     """A weighted layer run in bfloat16 on spike inputs, returning float32."""
 
     def __init__(self, layer, input_shapes):
-        twin = type(layer).from_config({**layer.get_config(), "dtype": "bfloat16"})
         shapes = [(None,) + tuple(s) for s in input_shapes]
-        twin.build(shapes[0] if len(shapes) == 1 else shapes)
-        twin.set_weights(layer.get_weights())
-        self.layer = twin
+        self.layer = clone_layer(
+            layer,
+            dtype="bfloat16",
+            input_shape=shapes[0] if len(shapes) == 1 else shapes,
+        )
 
     def __call__(self, *tensors):
         out = self.layer(*[tf.cast(t, tf.bfloat16) for t in tensors])
