@@ -1,0 +1,237 @@
+"""What the verbs share: loading models and data, one evaluation run, reporting.
+
+Every function takes the values it needs (never an argparse namespace) and
+returns data; the verbs print.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from rateconv import datasets
+from rateconv.calibration import calibrate, normalize
+from rateconv.converter import convert
+from rateconv.metrics import Evaluation
+from rateconv.models import prepare_images
+from rateconv.pretrained import available, conversion_options, load_pretrained
+from rateconv.simulator import Simulator
+
+# keep TensorFlow's start-up chatter out of the user's terminal
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# the error-vs-steps table's rows (those up to the run's n_steps)
+CURVE_STEPS = (1, 2, 3, 5, 10, 15, 20, 30, 50, 100, 200, 300)
+
+
+class UsageError(Exception):
+    """A wrong argument: reported as one line, exit status 2."""
+
+
+def one_line(error):
+    """An exception's message on one line (some messages list places searched)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return " ".join(lines) or type(error).__name__
+
+
+def load_data(dataset, n_images, data_dir=None):
+    """Test images (prepared) and labels of `dataset`, the first `n_images`."""
+    if dataset == "fashion_mnist_sample":
+        x, y = datasets.load_fashion_mnist_sample()
+    else:
+        _, (x, y) = datasets.load_dataset(dataset, path=data_dir)
+    if n_images is not None:
+        x, y = x[:n_images], y[:n_images]
+    return prepare_images(x), y
+
+
+def load_model(spec):
+    """A Keras model from a ``.keras`` file or a pretrained name."""
+    path = Path(spec)
+    # anything that looks like a path is a file, never a pretrained name (whose
+    # lookup would fail with a confusing message about the manifest)
+    if path.suffix or os.sep in spec or path.exists():
+        if not path.is_file():
+            raise UsageError(f"model file not found: {spec}")
+        if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+            # Keras itself reports such a file as "File not found"
+            raise UsageError(
+                f"{spec} is not a Keras .keras archive (not a zip file): it is "
+                "corrupt or truncated; save or train the model again"
+            )
+        try:
+            return keras.models.load_model(path)
+        except Exception as e:
+            raise UsageError(
+                f"could not load {spec} as a Keras model: {one_line(e)}"
+            ) from e
+    if spec in available():
+        return load_pretrained(spec)
+    raise UsageError(
+        f"MODEL must be a .keras file or a pretrained name {available()}; got {spec!r}"
+    )
+
+
+def conversion(spec, flags):
+    """`convert` options: a pretrained network's own, then the explicit `flags`.
+
+    Parameters
+    ----------
+    spec : str or None
+        The model as named on the command line.
+    flags : dict
+        The conversion flags given on the command line (`_options.given`).
+    """
+    options = {}
+    if spec in available():
+        options.update(conversion_options(spec))
+    options.update(flags)
+    return options
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How demo and evaluate simulate: the flags, read once from the namespace."""
+
+    n_steps: int
+    probe_synapse: float | None
+    readout: str
+    precision: str
+    minibatch_size: int | None
+    normalize: bool
+    calibrate: bool
+    calibration_images: int
+
+    @classmethod
+    def from_args(cls, args):
+        return cls(
+            n_steps=args.n_steps,
+            probe_synapse=args.probe_synapse,
+            readout=args.readout,
+            precision=args.precision,
+            minibatch_size=args.minibatch_size,
+            normalize=args.normalize,
+            calibrate=args.calibrate,
+            calibration_images=args.calibration_images,
+        )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Rate and spiking evaluations of one run, its seconds and the step ``dt``."""
+
+    rate: Evaluation
+    spiking: Evaluation
+    seconds: float
+    dt: float
+
+
+def run_evaluation(
+    model,
+    x,
+    y,
+    options,
+    settings,
+    *,
+    dataset,
+    data_dir=None,
+    return_outputs=False,
+):
+    """Convert `model` with `options`, then evaluate it in rate mode and spiking.
+
+    `dataset` and `data_dir` say where the calibration images come from
+    (``settings.normalize`` or ``settings.calibrate``): its training split.
+    """
+    net = convert(model, **options)
+    if settings.normalize or settings.calibrate:
+        x_cal = calibration_images(dataset, data_dir, settings.calibration_images)
+        if settings.normalize:
+            net = normalize(net, x_cal)
+        if settings.calibrate:
+            net = calibrate(net, x_cal, n_steps=settings.n_steps)
+    sim = Simulator(
+        net, minibatch_size=settings.minibatch_size, precision=settings.precision
+    )
+    start = time.perf_counter()
+    rate = sim.evaluate(x, y, mode="rate")
+    spiking = sim.evaluate(
+        x,
+        y,
+        n_steps=settings.n_steps,
+        probe_synapse=settings.probe_synapse,
+        readout=settings.readout,
+        return_outputs=return_outputs,
+    )
+    return RunResult(rate, spiking, time.perf_counter() - start, sim.dt)
+
+
+def calibration_images(dataset, data_dir, n):
+    """`n` training images for normalization/calibration: never the test set."""
+    name = "fashion_mnist" if dataset == "fashion_mnist_sample" else dataset
+    try:
+        (x_train, _), _ = datasets.load_dataset(name, path=data_dir)
+    except FileNotFoundError as e:
+        raise UsageError(
+            f"--normalize/--calibrate need the {name} training set (calibration "
+            f"never uses test images), which was not found: {e}"
+        ) from None
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(x_train), n, replace=False)
+    return prepare_images(x_train[np.sort(pick)])
+
+
+def error_table(evaluation, rate_error):
+    """The rate error, the spiking error curve and the firing rates, as text."""
+    lines = [f"  rate mode error:           {100 * rate_error:6.2f}%"]
+    errors = evaluation.errors
+    lines.append(
+        f"  spiking error at step {len(errors):<4d} {100 * errors[-1]:6.2f}%  "
+        f"(probe filtered, read at the last step)"
+    )
+    lines.append("  error vs steps:")
+    for n in CURVE_STEPS:
+        if n <= len(errors):
+            lines.append(f"    {n:4d} steps  {100 * errors[n - 1]:6.2f}%")
+    lines.append("  firing rates (Hz, mean over neurons):")
+    for name, activity in evaluation.activity.items():
+        lines.append(
+            f"    {name:10s} {activity.mean_rate:7.2f}  "
+            f"({100 * activity.silent_fraction:.0f}% silent, "
+            f"{activity.n_neurons} neurons)"
+        )
+    return "\n".join(lines)
+
+
+def save_plots(path, x, y, result, class_names=None):
+    """Write the error curve and the output probes of `result`; returns the paths.
+
+    The probe figure goes beside `path`, named ``<stem>_probes<suffix>``.
+    """
+    # matplotlib is imported only when a figure is asked for
+    from rateconv import plots
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = plots.plot_error_vs_steps(
+        result.spiking.errors,
+        rate_error=result.rate.error,
+        title="Spiking error vs timesteps",
+    )
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    probes_path = path.with_name(path.stem + "_probes" + path.suffix)
+    n = min(4, len(x))
+    fig = plots.plot_output_probes(
+        x[:n],
+        result.spiking.outputs[:n],
+        labels=y[:n],
+        class_names=class_names,
+        dt=result.dt,
+    )
+    fig.savefig(probes_path, dpi=100, bbox_inches="tight")
+    return [path, probes_path]

@@ -1,0 +1,73 @@
+"""``rateconv evaluate MODEL``: convert a Keras model and evaluate it."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rateconv import datasets
+from rateconv.cli._common import (
+    RunSettings,
+    conversion,
+    error_table,
+    load_data,
+    load_model,
+    run_evaluation,
+    save_plots,
+)
+from rateconv.cli._options import (
+    CONVERT_OPTIONS,
+    EVALUATION_OPTIONS,
+    add_option,
+    add_options,
+    given,
+)
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("evaluate", help="convert a Keras model and evaluate it")
+    p.add_argument("model", help="a .keras file or a pretrained name")
+    add_options(p, EVALUATION_OPTIONS)
+    add_options(p, ("dataset", "data_dir", "json"))
+    add_option(p, "plot")
+    p.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def cmd_evaluate(args):
+    model = load_model(args.model)
+    x, y = load_data(args.dataset, args.n_images, args.data_dir)
+    options = conversion(args.model, given(args, CONVERT_OPTIONS))
+    result = run_evaluation(
+        model,
+        x,
+        y,
+        options,
+        RunSettings.from_args(args),
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        return_outputs=args.plot is not None,
+    )
+    if args.json:
+        out = {
+            "model": args.model,
+            "dataset": args.dataset,
+            "n_images": len(x),
+            "convert": options,
+            "probe_synapse": args.probe_synapse,
+            "readout": args.readout,
+            "rate_error": result.rate.error,
+            "spiking": result.spiking.to_dict(),
+            "seconds": result.seconds,
+        }
+        print(json.dumps(out, indent=2))
+    else:
+        print(
+            f"{args.model} on {len(x)} images of {args.dataset}, {args.n_steps} steps "
+            f"({result.seconds:.1f} s); convert options {options}"
+        )
+        print(error_table(result.spiking, result.rate.error))
+    if args.plot:
+        names = datasets.FASHION_MNIST_CLASSES if "fashion" in args.dataset else None
+        for p in save_plots(args.plot, x, y, result, names):
+            print(f"wrote {p}", file=sys.stderr if args.json else sys.stdout)
