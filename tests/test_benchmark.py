@@ -8,7 +8,7 @@ import numpy as np
 import rateconv
 from rateconv import benchmark
 from rateconv.cli import main
-from tests.test_cli import tiny_model
+from tests.helpers import tiny_model
 
 
 def test_dense_flops_counts_every_kernel_weight_per_output_position():

@@ -8,34 +8,13 @@ import keras
 import numpy as np
 import pytest
 
-import rateconv
 from rateconv import datasets
 from rateconv.cli import main
 from rateconv.pretrained import PRETRAINED_DIR_ENV, register_pretrained
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def tiny_model(seed=0):
-    """A small soft-LIF classifier of 28x28 images, with random weights."""
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.AveragePooling2D(4),
-            keras.layers.Flatten(),
-            keras.layers.Dense(16, bias_initializer="ones"),
-            rateconv.SoftLIF(amplitude=0.01, max_rate=400, intercept=0, name="lif"),
-            keras.layers.Dense(10),
-        ]
-    )
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    tiny_model().save(path)
-    return path
+# tests.test_cli.tiny_model stays importable for the modules not yet switched
+# to tests.helpers
+from tests.helpers import PNG_MAGIC, tiny_model
 
 
 def write_idx(path, array):
@@ -88,8 +67,8 @@ def evaluate_args(model, *extra):
     ]
 
 
-def test_evaluate_json(model_path, capsys):
-    status, out, _ = run(evaluate_args(model_path, "--json"), capsys)
+def test_evaluate_json(tiny_model_path, capsys):
+    status, out, _ = run(evaluate_args(tiny_model_path, "--json"), capsys)
     assert status == 0
     result = json.loads(out)  # nothing else on stdout
     assert result["n_images"] == 50
@@ -110,13 +89,13 @@ def test_evaluate_json(model_path, capsys):
 
     # the rate error is the Keras model's error on the same images
     x, y = datasets.load_fashion_mnist_sample()
-    logits = keras.models.load_model(model_path).predict(x[:50, ..., None] / 255.0)
+    logits = keras.models.load_model(tiny_model_path).predict(x[:50, ..., None] / 255.0)
     assert result["rate_error"] == pytest.approx(np.mean(logits.argmax(1) != y[:50]))
 
 
-def test_evaluate_table_and_plot(model_path, tmp_path, capsys):
+def test_evaluate_table_and_plot(tiny_model_path, tmp_path, capsys):
     plot = tmp_path / "figs" / "curve.png"
-    status, out, _ = run(evaluate_args(model_path, "--plot", plot), capsys)
+    status, out, _ = run(evaluate_args(tiny_model_path, "--plot", plot), capsys)
     assert status == 0
     assert "rate mode error" in out and "error vs steps" in out
     assert "lif" in out  # the firing-rate table
@@ -133,8 +112,8 @@ def test_evaluate_table_and_plot(model_path, tmp_path, capsys):
         (["--synapse", "-1"], ["--synapse"]),
     ],
 )
-def test_bad_arguments(model_path, capsys, extra, fragments):
-    status, _, err = run(evaluate_args(model_path, *extra), capsys)
+def test_bad_arguments(tiny_model_path, capsys, extra, fragments):
+    status, _, err = run(evaluate_args(tiny_model_path, *extra), capsys)
     assert_one_line_error(status, err, *fragments)
 
 
@@ -144,29 +123,29 @@ def test_missing_model_file(tmp_path, capsys):
         assert_one_line_error(status, err, "model file not found", name)
 
 
-def test_corrupt_model_file(tmp_path, model_path, capsys):
+def test_corrupt_model_file(tmp_path, tiny_model_path, capsys):
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"this is not a zip archive")
     status, _, err = run(evaluate_args(bad), capsys)
     assert_one_line_error(status, err, str(bad), "corrupt")
 
     truncated = tmp_path / "truncated.keras"
-    truncated.write_bytes(model_path.read_bytes()[:2000])
+    truncated.write_bytes(tiny_model_path.read_bytes()[:2000])
     status, _, err = run(evaluate_args(truncated), capsys)
     assert_one_line_error(status, err, str(truncated))
 
 
-def test_unknown_pretrained_name(tmp_path, model_path, monkeypatch, capsys):
-    (tmp_path / "tiny.keras").write_bytes(model_path.read_bytes())
+def test_unknown_pretrained_name(tmp_path, tiny_model_path, monkeypatch, capsys):
+    (tmp_path / "tiny.keras").write_bytes(tiny_model_path.read_bytes())
     register_pretrained(tmp_path / "tiny.keras", "tiny", directory=tmp_path)
     monkeypatch.setenv(PRETRAINED_DIR_ENV, str(tmp_path))
     status, _, err = run(evaluate_args("nope"), capsys)
     assert_one_line_error(status, err, "'nope'", "tiny")
 
 
-def test_demo_with_a_registered_network(tmp_path, model_path, monkeypatch, capsys):
+def test_demo_with_a_registered_network(tmp_path, tiny_model_path, monkeypatch, capsys):
     monkeypatch.setenv(PRETRAINED_DIR_ENV, str(tmp_path))
-    (tmp_path / "tiny.keras").write_bytes(model_path.read_bytes())
+    (tmp_path / "tiny.keras").write_bytes(tiny_model_path.read_bytes())
     register_pretrained(tmp_path / "tiny.keras", "tiny", directory=tmp_path)
     # the manifest lacks the demo's network: one line naming what there is
     status, _, err = run(["demo", "--n-images", 20], capsys)

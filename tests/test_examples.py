@@ -12,9 +12,9 @@ import pytest
 import rateconv
 from rateconv import datasets
 from rateconv.pretrained import PRETRAINED_DIR_ENV, register_pretrained
+from tests.helpers import PNG_MAGIC
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def have_fashion_mnist():

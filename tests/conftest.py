@@ -1,0 +1,13 @@
+"""Fixtures shared by several test modules; builders live in `tests.helpers`."""
+
+import pytest
+
+from tests.helpers import tiny_model
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory):
+    """`tests.helpers.tiny_model()` saved as a ``.keras`` file (do not modify it)."""
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    tiny_model().save(path)
+    return path
