@@ -105,14 +105,21 @@ def check_type(name, value, types, what, *, hint=""):
     return value
 
 
-def check_finite_array(name, array, *, hint="clean or impute the data first"):
-    """A numeric array without NaN or infinity; returns it as float32."""
+def check_finite_array(
+    name, array, *, hint="clean or impute the data first", dtype=np.float32
+):
+    """A numeric array without NaN or infinity; returns it as ``dtype``.
+
+    Finiteness is checked after the cast (a float64 value beyond float32's range
+    fails for the default ``dtype``); ``dtype=None`` keeps the array's own.
+    """
     array = np.asarray(array)
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise ValueError(
             f"{name} must be a numeric array. Received: {name} of dtype {array.dtype}"
         )
-    array = array.astype(np.float32, copy=False)
+    if dtype is not None:
+        array = array.astype(dtype, copy=False)
     bad = ~np.isfinite(array)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])

@@ -20,13 +20,16 @@ plot_rate_histogram
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from numbers import Integral, Real
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+
+# numbers and finiteness are checked by the package's one validation module
+# (numpy only); the shape and content checks of plot inputs stay here
+from rateconv._checks import check_finite_array, check_int, check_positive, check_range
 
 __all__ = [
     "plot_error_vs_steps",
@@ -52,43 +55,12 @@ def _as_float_array(value, name: str) -> np.ndarray:
         ) from None
 
 
-def _check_finite(array: np.ndarray, name: str) -> None:
-    """Raise if ``array`` holds NaN or infinity, saying how many and where."""
-    bad = ~np.isfinite(array)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        index = first[0] if len(first) == 1 else first
-        raise ValueError(
-            f"{name} must be finite; received {int(bad.sum())} NaN or infinite "
-            f"value(s), the first at index {index}"
-        )
-
-
 def _check_not_empty(array: np.ndarray, name: str) -> None:
     """Raise if ``array`` has no elements."""
     if array.size == 0:
         raise ValueError(
             f"{name} must not be empty; received shape {tuple(array.shape)}"
         )
-
-
-def _check_positive_real(value, name: str) -> float:
-    """Return ``value`` as a float, raising unless it is a finite number > 0."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, Real)
-        or not np.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a positive number; received {value!r}")
-    return float(value)
-
-
-def _check_positive_int(value, name: str) -> int:
-    """Return ``value`` as an int, raising unless it is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; received {value!r}")
-    return int(value)
 
 
 def _check_ax(ax) -> None:
@@ -122,7 +94,7 @@ def _check_errors(errors, name: str) -> np.ndarray:
             f"{tuple(array.shape)}"
         )
     _check_not_empty(array, name)
-    _check_finite(array, name)
+    check_finite_array(name, array, dtype=None)
     if array.min() < 0 or array.max() > 1:
         raise ValueError(
             f"{name} must be fractions in [0, 1] (not percent); received values "
@@ -188,17 +160,10 @@ def plot_error_vs_steps(
     else:
         curves = {str(label): _check_errors(errors, "errors")}
 
-    if rate_error is not None and (
-        isinstance(rate_error, bool)
-        or not isinstance(rate_error, Real)
-        or not 0 <= rate_error <= 1
-    ):
-        raise ValueError(
-            "rate_error must be a fraction in [0, 1] (not percent); "
-            f"received {rate_error!r}"
-        )
+    if rate_error is not None:
+        check_range("rate_error", rate_error, 0, 1, hint="A fraction, not percent")
     if dt is not None:
-        dt = _check_positive_real(dt, "dt")
+        dt = check_positive("dt", dt, unit="in seconds")
     _check_ax(ax)
 
     fig, ax = _figure_and_axes(ax, figsize=(6.0, 4.0))
@@ -237,10 +202,82 @@ def _check_images(images) -> np.ndarray:
             f"(batch, H, W, 3); received shape {tuple(array.shape)}"
         )
     _check_not_empty(array, "images")
-    _check_finite(array, "images")
+    check_finite_array("images", array, dtype=None)
     if array.ndim == 4 and array.shape[-1] == 1:
         array = array[..., 0]
     return array
+
+
+def _check_probes(probes, images: np.ndarray) -> np.ndarray:
+    """Validate probes: (batch, n_steps, n_classes), finite, one per image."""
+    probes = _as_float_array(probes, "probes")
+    if probes.ndim != 3:
+        raise ValueError(
+            "probes must have shape (batch, n_steps, n_classes); received shape "
+            f"{tuple(probes.shape)}"
+        )
+    _check_not_empty(probes, "probes")
+    check_finite_array("probes", probes, dtype=None)
+    batch = probes.shape[0]
+    if images.shape[0] != batch:
+        raise ValueError(
+            "images and probes must have the same batch size; received "
+            f"{images.shape[0]} images and probes for {batch} "
+            f"(shapes {tuple(images.shape)} and {tuple(probes.shape)})"
+        )
+    return probes
+
+
+def _check_labels(labels, batch: int, n_classes: int) -> np.ndarray:
+    """Validate labels: one class index per image; return them as ints, (batch,)."""
+    labels_array = np.asarray(labels)
+    if labels_array.size != batch:
+        raise ValueError(
+            f"labels must hold one class index per image ({batch}); "
+            f"received shape {tuple(labels_array.shape)}"
+        )
+    labels_array = labels_array.reshape(batch)
+    is_integral = np.issubdtype(labels_array.dtype, np.integer) or (
+        np.issubdtype(labels_array.dtype, np.floating)
+        and np.all(np.mod(labels_array, 1) == 0)
+    )
+    if not is_integral or labels_array.min() < 0 or labels_array.max() >= n_classes:
+        raise ValueError(
+            f"labels must be integer class indices in [0, {n_classes - 1}]; "
+            f"received values {labels_array[:5].tolist()}"
+            + ("..." if batch > 5 else "")
+        )
+    return labels_array.astype(int)
+
+
+def _class_names(class_names, n_classes: int) -> list[str]:
+    """The name of each class: ``class_names`` checked, or the indices."""
+    if class_names is None:
+        return [str(i) for i in range(n_classes)]
+    if isinstance(class_names, str) or not isinstance(class_names, Sequence):
+        raise ValueError(
+            "class_names must be a sequence of strings; received "
+            f"{type(class_names).__name__}"
+        )
+    if len(class_names) != n_classes:
+        raise ValueError(
+            f"class_names must have one name per class ({n_classes}, the "
+            f"last axis of probes); received {len(class_names)}"
+        )
+    return [str(name) for name in class_names]
+
+
+def _draw_image(ax: Axes, image: np.ndarray) -> None:
+    """Show one image without ticks: grayscale, or RGB rescaled to [0, 1]."""
+    if image.ndim == 2:
+        ax.imshow(image, cmap="gray", interpolation="nearest")
+    else:
+        # RGB needs [0, 1]; rescale per image rather than silently clipping.
+        low, high = image.min(), image.max()
+        scaled = (image - low) / (high - low) if high > low else image * 0
+        ax.imshow(scaled, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def plot_output_probes(
@@ -292,62 +329,16 @@ def plot_output_probes(
         ``n_images`` is not an integer in [1, batch].
     """
     images = _check_images(images)
-    probes = _as_float_array(probes, "probes")
-    if probes.ndim != 3:
-        raise ValueError(
-            "probes must have shape (batch, n_steps, n_classes); received shape "
-            f"{tuple(probes.shape)}"
-        )
-    _check_not_empty(probes, "probes")
-    _check_finite(probes, "probes")
+    probes = _check_probes(probes, images)
     batch, n_steps, n_classes = probes.shape
-    if images.shape[0] != batch:
-        raise ValueError(
-            "images and probes must have the same batch size; received "
-            f"{images.shape[0]} images and probes for {batch} "
-            f"(shapes {tuple(images.shape)} and {tuple(probes.shape)})"
-        )
-
     if labels is not None:
-        labels_array = np.asarray(labels)
-        if labels_array.size != batch:
-            raise ValueError(
-                f"labels must hold one class index per image ({batch}); "
-                f"received shape {tuple(labels_array.shape)}"
-            )
-        labels_array = labels_array.reshape(batch)
-        is_integral = np.issubdtype(labels_array.dtype, np.integer) or (
-            np.issubdtype(labels_array.dtype, np.floating)
-            and np.all(np.mod(labels_array, 1) == 0)
-        )
-        if not is_integral or labels_array.min() < 0 or labels_array.max() >= n_classes:
-            raise ValueError(
-                f"labels must be integer class indices in [0, {n_classes - 1}]; "
-                f"received values {labels_array[:5].tolist()}"
-                + ("..." if batch > 5 else "")
-            )
-        labels_array = labels_array.astype(int)
-
-    if class_names is None:
-        names = [str(i) for i in range(n_classes)]
-    else:
-        if isinstance(class_names, str) or not isinstance(class_names, Sequence):
-            raise ValueError(
-                "class_names must be a sequence of strings; received "
-                f"{type(class_names).__name__}"
-            )
-        if len(class_names) != n_classes:
-            raise ValueError(
-                f"class_names must have one name per class ({n_classes}, the "
-                f"last axis of probes); received {len(class_names)}"
-            )
-        names = [str(name) for name in class_names]
-
-    dt = _check_positive_real(dt, "dt")
+        labels_array = _check_labels(labels, batch, n_classes)
+    names = _class_names(class_names, n_classes)
+    dt = check_positive("dt", dt, unit="in seconds")
     if n_images is None:
         n_images = batch
     else:
-        n_images = _check_positive_int(n_images, "n_images")
+        n_images = check_int("n_images", n_images)
         if n_images > batch:
             raise ValueError(
                 f"n_images must be at most the batch size ({batch}); "
@@ -361,16 +352,7 @@ def plot_output_probes(
     probe_axes = []
     for row in range(n_images):
         image_ax = fig.add_subplot(grid[row, 0])
-        image = images[row]
-        if image.ndim == 2:
-            image_ax.imshow(image, cmap="gray", interpolation="nearest")
-        else:
-            # RGB needs [0, 1]; rescale per image rather than silently clipping.
-            low, high = image.min(), image.max()
-            scaled = (image - low) / (high - low) if high > low else image * 0
-            image_ax.imshow(scaled, interpolation="nearest")
-        image_ax.set_xticks([])
-        image_ax.set_yticks([])
+        _draw_image(image_ax, images[row])
         if labels is not None:
             image_ax.set_title(f"label: {names[labels_array[row]]}")
 
@@ -469,8 +451,8 @@ def plot_spike_raster(
             f"spikes must not hold NaN; received {int(np.isnan(spikes).sum())} "
             "NaN value(s)"
         )
-    dt = _check_positive_real(dt, "dt")
-    max_neurons = _check_positive_int(max_neurons, "max_neurons")
+    dt = check_positive("dt", dt, unit="in seconds")
+    max_neurons = check_int("max_neurons", max_neurons)
     _check_ax(ax)
 
     n_steps, n_neurons = spikes.shape
@@ -520,7 +502,7 @@ def _check_rates(rates, name: str) -> np.ndarray:
             f"shape {tuple(array.shape)}"
         )
     _check_not_empty(array, name)
-    _check_finite(array, name)
+    check_finite_array(name, array, dtype=None)
     if array.min() < 0:
         raise ValueError(
             f"{name} must be non-negative firing rates in Hz; received a minimum "
@@ -590,7 +572,7 @@ def plot_rate_histogram(rates, *, ax=None, bins=50, title=None) -> Figure:
         with a dict or is not an Axes; or if ``bins`` is not a positive
         integer.
     """
-    bins = _check_positive_int(bins, "bins")
+    bins = check_int("bins", bins)
     _check_ax(ax)
 
     if not isinstance(rates, Mapping):
