@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rateconv._checks import check_range, check_type
+
 __all__ = [
     "DATA_DIR_ENV",
     "DEBIAN_DATA_ROOT",
@@ -275,11 +277,9 @@ def make_test_sample(n=2000, out_path=None, *, path=None):
         The file written, holding ``x`` (``uint8`` ``(n, 28, 28)``) and ``y``
         (``uint8`` ``(n,)``), saved with ``numpy.savez_compressed``.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"n must be an int, got {type(n).__name__} ({n!r})")
+    check_type("n", n, (int, np.integer), "an int")
     _, (x_test, y_test) = load_fashion_mnist(path, download=False)
-    if not 1 <= n <= len(x_test):
-        raise ValueError(f"n must be in 1..{len(x_test)}, got {n}")
+    check_range("n", n, 1, len(x_test))
     if out_path is None:
         out_path = Path(__file__).resolve().parent / "data" / SAMPLE_FILE
     out_path = _as_path(out_path, "out_path")
@@ -306,14 +306,16 @@ def load_dataset(name, *, path=None, download=True):
         ``(None, None)``.
     """
     known = ("fashion_mnist", "mnist", "fashion_mnist_sample")
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__} ({name!r})")
+    check_type("name", name, str, "a str")
     key = name.strip().lower().replace("-", "_")
     if key == "fashion_mnist_sample":
         return (None, None), load_fashion_mnist_sample()
     if key in _SPECS:
         return _load(key, path, download)
-    raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(known)}")
+    raise ValueError(
+        f"name must be a known dataset, one of {', '.join(known)} (case and '-' "
+        f"ignored). Received: name={name!r}"
+    )
 
 
 def _candidate_dirs(name, path):
@@ -462,9 +464,5 @@ def _keras_download(name):
 
 
 def _as_path(value, what):
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(
-            f"{what} must be a str or os.PathLike, got {type(value).__name__} "
-            f"({value!r})"
-        )
+    check_type(what, value, (str, os.PathLike), "a str or os.PathLike")
     return Path(value).expanduser()

@@ -12,6 +12,7 @@ import math
 import keras
 import numpy as np
 
+from rateconv._checks import check_choice, check_finite_array
 from rateconv.layers import SoftLIF
 from rateconv.quantized import QuantizedReLU
 
@@ -77,11 +78,7 @@ def reference_network(
     -------
     keras.Model
     """
-    if activation not in ("softlif", "relu", "qcfs"):
-        raise ValueError(
-            "activation must be 'softlif', 'relu' or 'qcfs'. "
-            f"Received: activation={activation!r}"
-        )
+    check_choice("activation", activation, ("softlif", "relu", "qcfs"))
 
     def neuron(layer_name):
         if activation == "relu":
@@ -173,8 +170,7 @@ def train_classifier(
             "x_train and y_train must have the same length. Received: "
             f"len(x_train)={len(x_train)}, len(y_train)={len(y_train)}"
         )
-    if not np.all(np.isfinite(x_train)):
-        raise ValueError("x_train contains NaN or inf; clean the data first.")
+    x_train = check_finite_array("x_train", x_train)
     steps = epochs * math.ceil(len(x_train) / batch_size)
     compile_classifier(model, learning_rate=learning_rate, decay_steps=steps)
     if validation_data is not None:

@@ -213,7 +213,7 @@ def register_pretrained(model_path, name, *, directory=None, **info):
     """
     directory = Path(directory) if directory else pretrained_dir()
     if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty str. Received: {name!r}")
+        raise ValueError(f"name must be a non-empty str. Received: name={name!r}")
     clash = sorted(set(info) & set(RESERVED_KEYS))
     if clash:
         raise ValueError(

@@ -332,7 +332,9 @@ def test_make_test_sample(isolated):
     with np.load(out) as npz:
         np.testing.assert_array_equal(npz["x"], x_test[:3])
         np.testing.assert_array_equal(npz["y"], y_test[:3])
-    with pytest.raises(ValueError, match="n must be in 1..4, got 5"):
+    with pytest.raises(
+        ValueError, match=r"n must be a number in \[1, 4\]. Received: n=5"
+    ):
         datasets.make_test_sample(5, isolated / "s.npz", path=isolated / "d")
 
 
