@@ -108,6 +108,27 @@ def machine_description():
     return f"{model}, {os.cpu_count()} cores"
 
 
+def _compare_engines(network, x, batch, n_steps, *, probe_synapse, min_seconds):
+    """Seconds of the time-batched and the step engine on the first ``batch``."""
+    xb = x[:batch]
+    times = {}
+    for engine in ("time_batched", "step"):
+        sim = Simulator(network, minibatch_size=batch, progress=False, engine=engine)
+        times[engine] = _timeit(
+            lambda sim=sim: sim.predict(
+                xb, n_steps=n_steps, probe_synapse=probe_synapse
+            ),
+            min_seconds=min_seconds,
+        )
+    return {
+        "batch": batch,
+        "n_steps": n_steps,
+        "time_batched_s": times["time_batched"],
+        "step_s": times["step"],
+        "speedup": times["step"] / times["time_batched"],
+    }
+
+
 def run_benchmark(
     network,
     x,
@@ -206,25 +227,14 @@ def run_benchmark(
                 f"roofline {run['roofline_fraction']:.2f}"
             )
 
-    xb = x[:compare_batch]
-    times = {}
-    for engine in ("time_batched", "step"):
-        sim = Simulator(
-            network, minibatch_size=compare_batch, progress=False, engine=engine
-        )
-        times[engine] = _timeit(
-            lambda sim=sim: sim.predict(
-                xb, n_steps=compare_steps, probe_synapse=probe_synapse
-            ),
-            min_seconds=min_seconds,
-        )
-    result["engines"] = {
-        "batch": compare_batch,
-        "n_steps": compare_steps,
-        "time_batched_s": times["time_batched"],
-        "step_s": times["step"],
-        "speedup": times["step"] / times["time_batched"],
-    }
+    result["engines"] = _compare_engines(
+        network,
+        x,
+        compare_batch,
+        compare_steps,
+        probe_synapse=probe_synapse,
+        min_seconds=min_seconds,
+    )
     log(
         f"engines at batch {compare_batch} x {compare_steps} steps: time-batched "
         f"{result['engines']['speedup']:.1f}x faster than step-by-step"
