@@ -55,6 +55,19 @@ def _as_float_array(value, name: str) -> np.ndarray:
         ) from None
 
 
+def _array_of_ndim(value, name: str, ndim: int, expected: str) -> np.ndarray:
+    """``value`` as a non-empty float array of ``ndim`` dimensions.
+
+    ``expected`` completes "``name`` must ..." in the error, e.g.
+    ``"be 1-D (one error per step)"``.
+    """
+    array = _as_float_array(value, name)
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must {expected}; received shape {tuple(array.shape)}")
+    _check_not_empty(array, name)
+    return array
+
+
 def _check_not_empty(array: np.ndarray, name: str) -> None:
     """Raise if ``array`` has no elements."""
     if array.size == 0:
@@ -87,13 +100,7 @@ def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]):
 
 def _check_errors(errors, name: str) -> np.ndarray:
     """Validate one error curve: 1-D, non-empty, finite fractions in [0, 1]."""
-    array = _as_float_array(errors, name)
-    if array.ndim != 1:
-        raise ValueError(
-            f"{name} must be 1-D (one error per step); received shape "
-            f"{tuple(array.shape)}"
-        )
-    _check_not_empty(array, name)
+    array = _array_of_ndim(errors, name, 1, "be 1-D (one error per step)")
     check_finite_array(name, array, dtype=None)
     if array.min() < 0 or array.max() > 1:
         raise ValueError(
@@ -210,13 +217,9 @@ def _check_images(images) -> np.ndarray:
 
 def _check_probes(probes, images: np.ndarray) -> np.ndarray:
     """Validate probes: (batch, n_steps, n_classes), finite, one per image."""
-    probes = _as_float_array(probes, "probes")
-    if probes.ndim != 3:
-        raise ValueError(
-            "probes must have shape (batch, n_steps, n_classes); received shape "
-            f"{tuple(probes.shape)}"
-        )
-    _check_not_empty(probes, "probes")
+    probes = _array_of_ndim(
+        probes, "probes", 3, "have shape (batch, n_steps, n_classes)"
+    )
     check_finite_array("probes", probes, dtype=None)
     batch = probes.shape[0]
     if images.shape[0] != batch:
@@ -438,13 +441,9 @@ def plot_spike_raster(
         positive; if ``max_neurons`` is not a positive integer; or if ``ax``
         is not an Axes.
     """
-    spikes = _as_float_array(spikes, "spikes")
-    if spikes.ndim != 2:
-        raise ValueError(
-            "spikes must be 2-D with shape (n_steps, n_neurons); received shape "
-            f"{tuple(spikes.shape)}"
-        )
-    _check_not_empty(spikes, "spikes")
+    spikes = _array_of_ndim(
+        spikes, "spikes", 2, "be 2-D with shape (n_steps, n_neurons)"
+    )
     # Infinity would still be a spike, but NaN has no meaning here.
     if np.isnan(spikes).any():
         raise ValueError(
@@ -495,13 +494,7 @@ def plot_spike_raster(
 
 def _check_rates(rates, name: str) -> np.ndarray:
     """Validate one layer's rates: 1-D, non-empty, finite and >= 0."""
-    array = _as_float_array(rates, name)
-    if array.ndim != 1:
-        raise ValueError(
-            f"{name} must be 1-D (one firing rate per neuron, in Hz); received "
-            f"shape {tuple(array.shape)}"
-        )
-    _check_not_empty(array, name)
+    array = _array_of_ndim(rates, name, 1, "be 1-D (one firing rate per neuron, in Hz)")
     check_finite_array(name, array, dtype=None)
     if array.min() < 0:
         raise ValueError(

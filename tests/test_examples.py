@@ -12,7 +12,7 @@ import pytest
 import rateconv
 from rateconv import datasets
 from rateconv.pretrained import PRETRAINED_DIR_ENV, register_pretrained
-from tests.helpers import PNG_MAGIC
+from tests.helpers import PNG_MAGIC, tiny_model
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -129,17 +129,7 @@ def test_keras_to_snn(monkeypatch, capsys):
 @pytest.fixture
 def registry(tmp_path):
     """A pretrained directory with one tiny network, named "tiny"."""
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.AveragePooling2D(4),
-            keras.layers.Flatten(),
-            keras.layers.Dense(16, bias_initializer="ones"),
-            rateconv.SoftLIF(amplitude=0.01, max_rate=400, intercept=0, name="lif"),
-            keras.layers.Dense(10),
-        ]
-    )
+    model = tiny_model(seed=0)
     model.save(tmp_path / "tiny.keras")
     register_pretrained(
         tmp_path / "tiny.keras",
