@@ -10,7 +10,7 @@ import pytest
 
 import rateconv
 from rateconv.calibration import rate_activations
-from tests.test_simulator import conv_net, images
+from tests.helpers import conv_net, images
 
 L = keras.layers
 DT = rateconv.DT

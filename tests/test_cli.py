@@ -11,9 +11,6 @@ import pytest
 from rateconv import datasets
 from rateconv.cli import main
 from rateconv.pretrained import PRETRAINED_DIR_ENV, register_pretrained
-
-# tests.test_cli.tiny_model stays importable for the modules not yet switched
-# to tests.helpers
 from tests.helpers import PNG_MAGIC, tiny_model
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rateconv
-from tests.converter_helpers import (
+from tests.helpers import (
     assert_rate_equals_predict,
     inputs_for,
     randomize,
@@ -502,7 +502,7 @@ def test_convert_leaves_model_unchanged():
 
 
 def test_converter_class_verifies_rate_mode_against_keras():
-    from tests.test_simulator import conv_net, images
+    from tests.helpers import conv_net, images
 
     for activation in ("relu", "softlif"):
         model = conv_net(activation)
@@ -515,7 +515,7 @@ def test_converter_class_verifies_rate_mode_against_keras():
 
 
 def test_converter_verify_reports_a_changed_rate_function():
-    from tests.test_simulator import conv_net, images
+    from tests.helpers import conv_net, images
 
     model = conv_net("relu")
     conv = rateconv.Converter(model, swap_activations={"relu": rateconv.LIF()})

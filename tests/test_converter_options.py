@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rateconv
-from tests.converter_helpers import (
+from tests.helpers import (
     assert_rate_equals_predict,
     inputs_for,
     randomize,

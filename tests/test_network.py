@@ -8,7 +8,7 @@ import pytest
 
 import rateconv
 from rateconv.converter import _passes
-from tests.converter_helpers import relu_mlp
+from tests.helpers import relu_mlp
 
 L = keras.layers
 

@@ -6,7 +6,7 @@ import pytest
 
 import rateconv
 from rateconv.neurons import SpikingRectifiedLinear, if_step
-from tests.test_simulator import conv_net, images
+from tests.helpers import conv_net, images
 
 
 def run_both(net, x, n_steps=8, **kwargs):

@@ -10,7 +10,7 @@ import pytest
 
 import rateconv
 from rateconv import converter
-from tests.converter_helpers import assert_rate_equals_predict, randomize
+from tests.helpers import assert_rate_equals_predict, randomize
 
 L = keras.layers
 

@@ -3,41 +3,7 @@ import numpy as np
 import pytest
 
 import rateconv
-
-
-def conv_net(activation="relu", pool="avg", seed=0):
-    """A small conv net whose neurons fire at moderate rates."""
-    keras.utils.set_random_seed(seed)
-    if activation == "relu":
-        act = lambda name: keras.layers.ReLU(name=name)  # noqa: E731
-    else:
-        act = lambda name: rateconv.SoftLIF(  # noqa: E731
-            sigma=0.002, amplitude=0.01, max_rate=200, name=name
-        )
-    pool_layer = (
-        keras.layers.AveragePooling2D(2)
-        if pool == "avg"
-        else keras.layers.MaxPooling2D(2)
-    )
-    model = keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Conv2D(
-                4, 3, bias_initializer=keras.initializers.Constant(0.3)
-            ),
-            act("a1"),
-            pool_layer,
-            keras.layers.Flatten(),
-            keras.layers.Dense(12, bias_initializer=keras.initializers.Constant(0.2)),
-            act("a2"),
-            keras.layers.Dense(5),
-        ]
-    )
-    return model
-
-
-def images(n=6, seed=0):
-    return np.random.default_rng(seed).uniform(size=(n, 8, 8, 1)).astype(np.float32)
+from tests.helpers import conv_net, images
 
 
 @pytest.mark.parametrize("activation", ["relu", "softlif"])
