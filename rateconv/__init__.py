@@ -11,9 +11,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from rateconv.calibration import calibrate, normalize
 from rateconv.converter import (
     Converter,
-    convert,
     register_converter,
     supported_layers,
+    unregister_converter,
 )
 from rateconv.layers import SoftLIF
 from rateconv.metrics import Evaluation
@@ -39,5 +39,6 @@ from rateconv.spiking_aware import (
     spiking_aware_model,
 )
 from rateconv.synapses import Alpha, Lowpass
+from rateconv.tuning import TuningResult, convert, tune
 
 __version__ = "0.1.0"

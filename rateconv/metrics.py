@@ -178,6 +178,13 @@ class Evaluation:
         }
 
 
+def running_mean(outputs):
+    """The mean over steps ``1..t`` at each step ``t`` (time on axis 1)."""
+    outputs = np.cumsum(np.asarray(outputs), axis=1)
+    shape = (1, -1) + (1,) * (outputs.ndim - 2)
+    return outputs / np.arange(1, outputs.shape[1] + 1).reshape(shape)
+
+
 class ErrorCounter:
     """Classification errors at every step, counted minibatch by minibatch.
 
@@ -209,9 +216,7 @@ class ErrorCounter:
         """Score ``outputs`` (one minibatch) of samples ``start..start+n_valid``."""
         outputs = np.asarray(outputs)
         if self.readout == "mean" and self.spiking:
-            outputs = np.cumsum(outputs, axis=1)
-            shape = (1, -1) + (1,) * (outputs.ndim - 2)
-            outputs = outputs / np.arange(1, outputs.shape[1] + 1).reshape(shape)
+            outputs = running_mean(outputs)
         errs = classification_errors(
             outputs,
             self.labels[start : start + n_valid],

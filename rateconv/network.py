@@ -110,12 +110,25 @@ class SpikingNetwork:
     inputs, outputs : tuple of str
         Names of the input and output stages, in the model's order.
     name : str
+    probe_synapse : Lowpass, Alpha or None
+        The output probe's filter that `Simulator.predict` and ``evaluate``
+        use unless told otherwise (default: a 0.1 s lowpass, NengoDL's usual
+        probe; `rateconv.convert` with calibration data may choose another).
+    readout : {"last", "mean"}
+        How ``evaluate`` classifies by default: from the probe at each step,
+        or from its running mean (with ``probe_synapse=None``, the spike
+        count so far).
+    tuning : dict or None
+        What `rateconv.convert` chose with calibration data (None otherwise).
     """
 
     stages: tuple
     inputs: tuple
     outputs: tuple
     name: str = "network"
+    probe_synapse: Lowpass | None = Lowpass(0.1)
+    readout: str = "last"
+    tuning: dict | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "stages", tuple(self.stages))

@@ -157,12 +157,20 @@ class Simulator:
         return RunSpec(
             n_steps=n_steps,
             mode=mode,
-            probe_synapse=as_synapse(probe_synapse, "probe_synapse"),
+            probe_synapse=(
+                self.network.probe_synapse
+                if isinstance(probe_synapse, str) and probe_synapse == "default"
+                else as_synapse(probe_synapse, "probe_synapse")
+            ),
             input_encoding=input_encoding,
             seed=int(seed),
             probe_layers=probe_layers,
             **extra,
         )
+
+    def _readout(self, readout):
+        _checks.check_choice("readout", readout, ("last", "mean", "default"))
+        return self.network.readout if readout == "default" else readout
 
     def _run(self, xs, spec, **driver_options):
         engine = self._rate_engine if spec.mode == "rate" else self._engine
@@ -183,10 +191,11 @@ class Simulator:
         *,
         n_steps=30,
         mode="spiking",
-        probe_synapse=0.1,
+        probe_synapse="default",
         input_encoding="constant",
         seed=0,
         probe_layers=None,
+        readout="default",
     ):
         """Run the network and return its output probes.
 
@@ -200,9 +209,11 @@ class Simulator:
         mode : {"spiking", "rate"}
             Spiking neurons over time, or each neuron replaced by its rate
             function (no time axis; equals the Keras model's ``predict``).
-        probe_synapse : float, Lowpass, Alpha or None
+        probe_synapse : float, Lowpass, Alpha, None or "default"
             Filter on the output probes (a float is a lowpass time constant in
-            seconds); None returns the unfiltered output.
+            seconds); None returns the unfiltered output.  ``"default"`` is the
+            network's own `SpikingNetwork.probe_synapse`: a 0.1 s lowpass
+            unless `rateconv.convert` chose another for a step budget.
         input_encoding : {"constant", "poisson"}
             ``"poisson"``: each input value in [0, 1] is the probability of a
             unit spike at each step (Bernoulli rate coding, as snnTorch's
@@ -212,6 +223,10 @@ class Simulator:
             (``initial_state="uniform"`` in `rateconv.convert`).
         probe_layers : list of str or None
             Layers whose raw spiking output to return as well.
+        readout : {"last", "mean", "default"}
+            Return the probe at each step, or its running mean over steps
+            ``1..t`` (spiking mode); ``"default"`` is the network's own
+            `SpikingNetwork.readout`.
 
         Returns
         -------
@@ -232,8 +247,11 @@ class Simulator:
             probe_layers=probe_layers,
             count_spikes=False,
         )
+        readout = self._readout(readout)
         result = self._run(xs, spec)
         outputs = result.outputs
+        if readout == "mean" and mode == "spiking":
+            outputs = [metrics.running_mean(o) for o in outputs]
         outputs = outputs[0] if len(outputs) == 1 else outputs
         if probe_layers:
             return outputs, result.layers
@@ -246,12 +264,12 @@ class Simulator:
         *,
         n_steps=30,
         mode="spiking",
-        probe_synapse=0.1,
+        probe_synapse="default",
         input_encoding="constant",
         seed=0,
         population_size=1,
         output=0,
-        readout="last",
+        readout="default",
         return_outputs=False,
     ):
         """Classification error at every step, spike counts and firing rates.
@@ -267,12 +285,14 @@ class Simulator:
             of ``population_size`` contiguous outputs has the most activity.
         output : int
             Which network output to score.
-        readout : {"last", "mean"}
+        readout : {"last", "mean", "default"}
             Classify at step ``t`` from the (filtered) output at step ``t``, or
             from its mean over steps ``1..t``.  The mean weighs early steps,
             where the output is still rising, as much as late ones; with
             ``probe_synapse=None`` it is the spike count so far, the usual
-            readout at few steps.
+            readout at few steps.  ``"default"`` is the network's own
+            `SpikingNetwork.readout` (``"last"`` unless `rateconv.convert`
+            chose another for a step budget).
         return_outputs : bool
             Keep the output probe in the result.
 
@@ -299,7 +319,7 @@ class Simulator:
                 f"population_size must divide the number of outputs ({n_out}). "
                 f"Received: population_size={population_size!r}"
             )
-        _checks.check_choice("readout", readout, ("last", "mean"))
+        readout = self._readout(readout)
         spec = self._spec(xs, n_steps, mode, probe_synapse, input_encoding, seed)
         counter = metrics.ErrorCounter(
             labels,
