@@ -122,6 +122,41 @@ class RunResult:
         )
 
 
+class TimeMajorCollector:
+    """Gathers an engine's time-major pieces of one minibatch into a RunResult.
+
+    Engines produce the run a chunk of steps at a time (a step is a chunk of
+    one): outputs and probed layers of shape ``(steps, batch, ...)``, and spike
+    counts summed over the chunk.
+    """
+
+    def __init__(self, network, probe_layers):
+        self.outputs = [[] for _ in network.outputs]
+        self.layers = {n: [] for n in probe_layers}
+        self.counts = {}
+
+    def add(self, outputs, layers, counts):
+        """One chunk: lists/dicts of time-major tensors (or arrays)."""
+        for i, o in enumerate(outputs):
+            self.outputs[i].append(np.asarray(o))
+        for n, v in self.layers.items():
+            v.append(np.asarray(layers[n]))
+        for n, c in counts.items():
+            self.counts[n] = self.counts.get(n, 0) + np.asarray(c)
+
+    def result(self):
+        """The whole minibatch, batch-first."""
+
+        def batch_first(pieces):
+            return np.moveaxis(np.concatenate(pieces), 0, 1)
+
+        return RunResult(
+            outputs=[batch_first(o) for o in self.outputs],
+            layers={n: batch_first(v) for n, v in self.layers.items()},
+            counts=self.counts,
+        )
+
+
 def run_minibatches(
     engine, xs, spec, *, minibatch_size, progress, on_batch=None, keep_outputs=True
 ):
@@ -219,6 +254,35 @@ def _neuron_state(stage, shape, seed, index, batch_start):
         shape,
         stage.initial_state,
         seed=tf.constant([seed + 7919 * (index + 1), -1 - batch_start], tf.int64),
+    )
+
+
+def advance_stages(network, values, states, stage_value, mask):
+    """Run every stage not in ``values`` yet, in order (inside a graph).
+
+    ``values`` holds the stages an engine sets itself (inputs, constants);
+    ``stage_value(stage, values, state, mask) -> (value, counts or None)``
+    computes one stage and updates its ``state`` dict.  Returns the new states
+    and the spike counts, by stage name.
+    """
+    new_states, counts = {}, {}
+    for stage in network.stages:
+        if stage.name in values:
+            continue
+        state = dict(states[stage.name])
+        values[stage.name], c = stage_value(stage, values, state, mask)
+        if c is not None:
+            counts[stage.name] = c
+        new_states[stage.name] = state
+    return new_states, counts
+
+
+def batch_tensors(minibatch, spec):
+    """``(mask, seed, batch_start)``: the graph inputs fixed for a minibatch."""
+    return (
+        tf.constant(minibatch.mask),
+        tf.constant(spec.seed, tf.int64),
+        tf.constant(minibatch.start, tf.int64),
     )
 
 

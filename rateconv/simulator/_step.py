@@ -5,18 +5,11 @@ Slow and plain on purpose: tests cross-check the other engines against it.
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
+from rateconv.simulator import _run
 from rateconv.simulator._engines import Engine, register_engine
 from rateconv.simulator._max_pool import max_pool_step
-from rateconv.simulator._run import (
-    RunResult,
-    apply_op,
-    initial_states,
-    poisson_spikes,
-    probe_states,
-)
 
 
 @register_engine
@@ -33,37 +26,23 @@ class StepEngine(Engine):
         net = self.network
         size = minibatch.size
         inputs = {n: tf.constant(a) for n, a in zip(net.inputs, minibatch.inputs)}
-        states = initial_states(net, size, spec.seed, minibatch.start)
-        probes = probe_states(net, spec.probe_synapse, size)
-        mask = tf.constant(minibatch.mask)
+        states = _run.initial_states(net, size, spec.seed, minibatch.start)
+        probes = _run.probe_states(net, spec.probe_synapse, size)
+        per_batch = _run.batch_tensors(minibatch, spec)
         key = spec.graph_key(1)
         if key not in self._graphs:
             self._graphs[key] = self._build_step(key)
         step = self._graphs[key]
-        outputs = [[] for _ in net.outputs]
-        layers = {n: [] for n in spec.probe_layers}
-        counts = {}
+        collected = _run.TimeMajorCollector(net, spec.probe_layers)
         for t in range(spec.n_steps):
-            outs, states, probes, c, lay = step(
-                inputs,
-                states,
-                probes,
-                mask,
-                tf.constant(t, tf.int64),
-                tf.constant(spec.seed, tf.int64),
-                tf.constant(minibatch.start, tf.int64),
+            outs, states, probes, counts, layers = step(
+                inputs, states, probes, tf.constant(t, tf.int64), *per_batch
             )
-            for i, o in enumerate(outs):
-                outputs[i].append(o.numpy())
-            for n in spec.probe_layers:
-                layers[n].append(lay[n].numpy())
-            for n, v in c.items():
-                counts[n] = counts.get(n, 0) + v.numpy()
-        return RunResult(
-            outputs=[np.stack(o, axis=1) for o in outputs],
-            layers={n: np.stack(v, axis=1) for n, v in layers.items()},
-            counts=counts,
-        )
+            # one step is a chunk of one
+            collected.add(
+                [o[None] for o in outs], {n: v[None] for n, v in layers.items()}, counts
+            )
+        return collected.result()
 
     def _build_step(self, spec):
         net = self.network
@@ -75,7 +54,7 @@ class StepEngine(Engine):
             if stage.spiking_max_pool is not None:
                 v, st["pool"] = max_pool_step(stage, ins[0], st["pool"])
             else:
-                v = apply_op(stage.op, ins)
+                v = _run.apply_op(stage.op, ins)
             neuron = stage.spiking_neuron
             if neuron is None:
                 return v, None
@@ -86,22 +65,16 @@ class StepEngine(Engine):
             return v, counts
 
         @tf.function
-        def step(inputs, states, probes, mask, t, seed, batch_start):
+        def step(inputs, states, probes, t, mask, seed, batch_start):
             values = {}
-            new_states = {}
-            counts = {}
-            for stage in net.stages:
-                if stage.is_input:
-                    x = inputs[stage.name]
-                    if spec.input_encoding == "poisson":
-                        x = poisson_spikes(x, t, 1, seed, batch_start)[0]
-                    values[stage.name] = x
-                    continue
-                st = dict(states[stage.name])
-                values[stage.name], c = stage_value(stage, values, st, mask)
-                if c is not None:
-                    counts[stage.name] = c
-                new_states[stage.name] = st
+            for name in net.inputs:
+                x = inputs[name]
+                if spec.input_encoding == "poisson":
+                    x = _run.poisson_spikes(x, t, 1, seed, batch_start)[0]
+                values[name] = x
+            new_states, counts = _run.advance_stages(
+                net, values, states, stage_value, mask
+            )
             outputs, new_probes = [], []
             for name, pst in zip(net.outputs, probes):
                 v = values[name]

@@ -27,8 +27,10 @@ from rateconv.converter import clone_layer
 from rateconv.simulator._engines import Engine, register_engine
 from rateconv.simulator._max_pool import max_pool_chunk
 from rateconv.simulator._run import (
-    RunResult,
+    TimeMajorCollector,
+    advance_stages,
     apply_op,
+    batch_tensors,
     initial_states,
     poisson_spikes,
     probe_states,
@@ -138,36 +140,19 @@ class TimeBatchedEngine(Engine):
         statics = self._statics_fn(spec.input_encoding)(inputs)
         states = initial_states(net, size, spec.seed, minibatch.start)
         probes = probe_states(net, spec.probe_synapse, size)
-        mask = tf.constant(minibatch.mask)
+        per_batch = batch_tensors(minibatch, spec)
         chunk = self._chunk_length(size, spec.n_steps)
-        outputs = [[] for _ in net.outputs]
-        layers = {n: [] for n in spec.probe_layers}
-        counts = {}
+        collected = TimeMajorCollector(net, spec.probe_layers)
         t0 = 0
         while t0 < spec.n_steps:
             n_chunk = min(chunk, spec.n_steps - t0)
             fn = self._chunk_fn(spec.graph_key(n_chunk), size)
-            outs, states, probes, c, lay = fn(
-                statics,
-                states,
-                probes,
-                mask,
-                tf.constant(t0, tf.int64),
-                tf.constant(spec.seed, tf.int64),
-                tf.constant(minibatch.start, tf.int64),
+            outs, states, probes, counts, layers = fn(
+                statics, states, probes, tf.constant(t0, tf.int64), *per_batch
             )
-            for i, o in enumerate(outs):
-                outputs[i].append(o.numpy())
-            for n in spec.probe_layers:
-                layers[n].append(lay[n].numpy())
-            for n, v in c.items():
-                counts[n] = counts.get(n, 0) + v.numpy()
+            collected.add(outs, layers, counts)
             t0 += n_chunk
-        return RunResult(
-            outputs=[np.moveaxis(np.concatenate(o), 0, 1) for o in outputs],
-            layers={n: np.moveaxis(np.concatenate(v), 0, 1) for n, v in layers.items()},
-            counts=counts,
-        )
+        return collected.result()
 
     # ------------------------------------------------------------ analysis
 
@@ -282,25 +267,17 @@ class TimeBatchedEngine(Engine):
             return (v, True), (res[3] if spec.count_spikes else None)
 
         @tf.function
-        def run(statics, states, probes, mask, t0, seed, batch_start):
+        def run(statics, states, probes, t0, mask, seed, batch_start):
             values = {}  # name -> (tensor, is_temporal)
-            new_states = {}
-            counts = {}
             for stage in net.stages:
                 if stage.name in static:
                     values[stage.name] = (statics[stage.name], False)
-                    continue
-                if stage.is_input:  # rate-coded input
+                elif stage.is_input:  # rate-coded input
                     x = poisson_spikes(
                         statics[stage.name], t0, n_chunk, seed, batch_start
                     )
                     values[stage.name] = (x, True)
-                    continue
-                st = dict(states[stage.name])
-                values[stage.name], c = stage_value(stage, values, st, mask)
-                if c is not None:
-                    counts[stage.name] = c
-                new_states[stage.name] = st
+            new_states, counts = advance_stages(net, values, states, stage_value, mask)
             outputs, new_probes = [], []
             for name, pst in zip(net.outputs, probes):
                 v, is_t = values[name]
