@@ -26,13 +26,17 @@ DEFAULT_NAME = "fashion_mnist_softlif"
 def pretrained_dir():
     """The directory holding ``manifest.json``.
 
-    ``$RATECONV_PRETRAINED_DIR`` if set, else ``pretrained/`` next to the
-    ``rateconv`` package (a source checkout or editable install).
+    ``$RATECONV_PRETRAINED_DIR`` if set; else ``pretrained/`` next to the
+    ``rateconv`` package (a source checkout or editable install); else the
+    copy installed with the package (``rateconv/_pretrained`` in the wheel).
     """
     env = os.environ.get(PRETRAINED_DIR_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "pretrained"
+    checkout = Path(__file__).resolve().parent.parent / "pretrained"
+    if (checkout / MANIFEST).is_file():
+        return checkout
+    return Path(__file__).resolve().parent / "_pretrained"
 
 
 def sha256(path):

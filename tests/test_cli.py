@@ -292,3 +292,37 @@ def test_pretrained_conversion_options_apply_unless_overridden(
         "initial_state": "uniform",
         "synapse": 0.01,
     }
+
+
+def test_evaluate_tune_reports_what_it_chose(
+    tiny_model_path, tiny_fashion_mnist, capsys
+):
+    argv = [
+        "evaluate",
+        tiny_model_path,
+        "--dataset",
+        "fashion_mnist",
+        "--data-dir",
+        tiny_fashion_mnist,
+        "--n-steps",
+        4,
+        "--tune",
+        "--calibration-images",
+        32,
+        "--json",
+    ]
+    status, out, _ = run(argv, capsys)
+    assert status == 0
+    result = json.loads(out)
+    tuning = result["tuning"]
+    assert tuning["initial_state"] in ("zero", "half", "uniform")
+    assert tuning["readout"] == result["readout"]
+    assert tuning["probe_synapse"] == result["probe_synapse"]
+    assert set(tuning["scales"]) == {"lif"}
+    # an explicit flag is kept, not searched
+    status, out, _ = run(
+        argv + ["--initial-state", "zero", "--readout", "last"], capsys
+    )
+    result = json.loads(out)
+    assert result["tuning"]["initial_state"] == "zero"
+    assert result["readout"] == "last"

@@ -17,11 +17,12 @@ import numpy as np
 
 from rateconv import datasets
 from rateconv.calibration import calibrate, normalize
-from rateconv.converter import convert
 from rateconv.metrics import Evaluation
 from rateconv.models import prepare_images
 from rateconv.pretrained import available, conversion_options, load_pretrained
 from rateconv.simulator import Simulator
+from rateconv.synapses import Alpha, Lowpass
+from rateconv.tuning import convert
 
 # keep TensorFlow's start-up chatter out of the user's terminal
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -100,10 +101,11 @@ class RunSettings:
     """How demo and evaluate simulate: the flags, read once from the namespace."""
 
     n_steps: int
-    probe_synapse: float | None
+    probe_synapse: object  # seconds, None, or "default" (the network's own)
     readout: str
     precision: str
     minibatch_size: int | None
+    tune: bool
     normalize: bool
     calibrate: bool
     calibration_images: int
@@ -112,10 +114,11 @@ class RunSettings:
     def from_args(cls, args):
         return cls(
             n_steps=args.n_steps,
-            probe_synapse=args.probe_synapse,
-            readout=args.readout,
+            probe_synapse=getattr(args, "probe_synapse", "default"),
+            readout=getattr(args, "readout", "default"),
             precision=args.precision,
             minibatch_size=args.minibatch_size,
+            tune=args.tune,
             normalize=args.normalize,
             calibrate=args.calibrate,
             calibration_images=args.calibration_images,
@@ -124,12 +127,19 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class RunResult:
-    """Rate and spiking evaluations of one run, its seconds and the step ``dt``."""
+    """Rate and spiking evaluations of one run, its seconds and the step ``dt``.
+
+    ``probe_synapse`` and ``readout`` are the ones the run used; ``tuning``
+    what ``--tune`` chose (None without it).
+    """
 
     rate: Evaluation
     spiking: Evaluation
     seconds: float
     dt: float
+    probe_synapse: object = None
+    readout: str = "last"
+    tuning: dict | None = None
 
 
 def run_evaluation(
@@ -146,11 +156,19 @@ def run_evaluation(
     """Convert `model` with `options`, then evaluate it in rate mode and spiking.
 
     `dataset` and `data_dir` say where the calibration images come from
-    (``settings.normalize`` or ``settings.calibrate``): its training split.
+    (``settings.tune``, ``settings.normalize`` or ``settings.calibrate``): its
+    training split.
     """
-    net = convert(model, **options)
-    if settings.normalize or settings.calibrate:
+    x_cal = None
+    if settings.tune or settings.normalize or settings.calibrate:
         x_cal = calibration_images(dataset, data_dir, settings.calibration_images)
+    if settings.tune:
+        net = convert(
+            model, calibration_data=x_cal, n_steps=settings.n_steps, **options
+        )
+    else:
+        net = convert(model, **options)
+    if x_cal is not None:
         if settings.normalize:
             net = normalize(net, x_cal)
         if settings.calibrate:
@@ -168,7 +186,19 @@ def run_evaluation(
         readout=settings.readout,
         return_outputs=return_outputs,
     )
-    return RunResult(rate, spiking, time.perf_counter() - start, sim.dt)
+    return RunResult(
+        rate,
+        spiking,
+        time.perf_counter() - start,
+        sim.dt,
+        probe_synapse=(
+            net.probe_synapse
+            if settings.probe_synapse == "default"
+            else settings.probe_synapse
+        ),
+        readout=net.readout if settings.readout == "default" else settings.readout,
+        tuning=net.tuning,
+    )
 
 
 def calibration_images(dataset, data_dir, n):
@@ -178,7 +208,7 @@ def calibration_images(dataset, data_dir, n):
         (x_train, _), _ = datasets.load_dataset(name, path=data_dir)
     except FileNotFoundError as e:
         raise UsageError(
-            f"--normalize/--calibrate need the {name} training set (calibration "
+            f"--tune/--normalize/--calibrate need the {name} training set (calibration "
             f"never uses test images), which was not found: {e}"
         ) from None
     rng = np.random.default_rng(0)
@@ -186,13 +216,52 @@ def calibration_images(dataset, data_dir, n):
     return prepare_images(x_train[np.sort(pick)])
 
 
-def error_table(evaluation, rate_error):
+def describe_probe(probe_synapse):
+    """A probe filter as text and JSON: seconds, ``"alpha <s>"`` or None."""
+    if isinstance(probe_synapse, Alpha):
+        return f"alpha {probe_synapse.tau:g}"
+    if isinstance(probe_synapse, Lowpass):
+        return probe_synapse.tau
+    return probe_synapse
+
+
+def _readout_text(probe_synapse, readout):
+    probe = describe_probe(probe_synapse)
+    what = "unfiltered probe" if probe is None else f"probe lowpass {probe} s"
+    if readout == "mean":
+        return f"{what}, running mean"
+    return f"{what}, read at the last step"
+
+
+def tuning_json(tuning):
+    """What `--tune` chose, JSON-serializable (None without tuning)."""
+    if tuning is None:
+        return None
+    out = dict(tuning)
+    out["probe_synapse"] = describe_probe(out.get("probe_synapse"))
+    out["synapse"] = describe_probe(out.get("synapse"))
+    return out
+
+
+def tuning_text(tuning):
+    """What `--tune` chose, on one line."""
+    t = tuning_json(tuning)
+    scales = ", ".join(f"{k} x{v:.3g}" for k, v in t.get("scales", {}).items())
+    return (
+        f"target {t['target']} spikes/step at the {t['percentile']:g}th "
+        f"percentile ({scales or 'no layer scaled'}), initial state "
+        f"{t['initial_state']}, reset {t['reset'] or 'per neuron'}, synapse "
+        f"{t['synapse']}, probe {t['probe_synapse']}, readout {t['readout']}"
+    )
+
+
+def error_table(evaluation, rate_error, probe_synapse=0.1, readout="last"):
     """The rate error, the spiking error curve and the firing rates, as text."""
     lines = [f"  rate mode error:           {100 * rate_error:6.2f}%"]
     errors = evaluation.errors
     lines.append(
         f"  spiking error at step {len(errors):<4d} {100 * errors[-1]:6.2f}%  "
-        f"(probe filtered, read at the last step)"
+        f"({_readout_text(probe_synapse, readout)})"
     )
     lines.append("  error vs steps:")
     for n in CURVE_STEPS:

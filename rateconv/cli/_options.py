@@ -85,8 +85,9 @@ OPTIONS = {
         ("--probe-synapse",),
         {
             "type": synapse,
-            "default": 0.1,
-            "help": "lowpass on the output probe, s (default 0.1)",
+            "default": UNSET,
+            "help": "lowpass on the output probe, s or 'none' (default: the "
+            "network's own: 0.1, unless --tune chose another)",
         },
     ),
     "scale_firing_rates": (
@@ -120,8 +121,9 @@ OPTIONS = {
         ("--readout",),
         {
             "choices": ["last", "mean"],
-            "default": "last",
-            "help": "classify from the probe at each step or its running mean",
+            "default": UNSET,
+            "help": "classify from the probe at each step or its running mean "
+            "(default: the network's own: last, unless --tune chose another)",
         },
     ),
     "precision": (
@@ -130,6 +132,16 @@ OPTIONS = {
             "choices": ["float32", "bfloat16"],
             "default": "float32",
             "help": "arithmetic of layers reading spikes (bfloat16: faster)",
+        },
+    ),
+    "tune": (
+        ("--tune",),
+        {
+            "action": "store_true",
+            "help": "choose the conversion for --n-steps on --calibration-images "
+            "training images (rateconv.convert(model, calibration_data=..., "
+            "n_steps=...)): per-layer scale, initial state, reset, synapse and "
+            "readout; flags given explicitly are kept",
         },
     ),
     "normalize": (
@@ -169,6 +181,7 @@ EVALUATION_OPTIONS = (
     "initial_state",
     "readout",
     "precision",
+    "tune",
     "normalize",
     "calibrate",
     "calibration_images",

@@ -32,7 +32,10 @@ def add_parser(subparsers):
     p.add_argument("model", nargs="?", default="fashion_mnist_softlif")
     p.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[1, 32, 200])
     add_option(p, "n_steps", nargs="+", default=[10, 30, 100])
-    add_options(p, ("synapse", "probe_synapse", "precision"))
+    add_options(p, ("synapse", "precision"))
+    add_option(
+        p, "probe_synapse", default=0.1, help="lowpass on the output probe, s"
+    )
     p.add_argument(
         "--min-seconds",
         type=positive_float,

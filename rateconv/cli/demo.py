@@ -11,6 +11,7 @@ from rateconv.cli._common import (
     load_data,
     run_evaluation,
     save_plots,
+    tuning_text,
 )
 from rateconv.cli._options import (
     CONVERT_OPTIONS,
@@ -84,10 +85,15 @@ def cmd_demo(args):
     )
     print(
         f"converted to spiking LIF ({_describe(options)}), {args.n_steps} "
-        f"steps of {1000 * result.dt:g} ms, probe lowpass {args.probe_synapse} s, "
-        f"on {len(x)} test images ({dataset})"
+        f"steps of {1000 * result.dt:g} ms, on {len(x)} test images ({dataset})"
     )
-    print(error_table(result.spiking, result.rate.error))
+    if result.tuning is not None:
+        print(f"  tuned for {args.n_steps} steps: {tuning_text(result.tuning)}")
+    print(
+        error_table(
+            result.spiking, result.rate.error, result.probe_synapse, result.readout
+        )
+    )
     image_steps = len(x) * args.n_steps
     print(
         f"  simulated {image_steps} image-steps in {result.seconds:.1f} s "

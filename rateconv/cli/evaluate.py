@@ -9,11 +9,14 @@ from rateconv import datasets
 from rateconv.cli._common import (
     RunSettings,
     conversion,
+    describe_probe,
     error_table,
     load_data,
     load_model,
     run_evaluation,
     save_plots,
+    tuning_json,
+    tuning_text,
 )
 from rateconv.cli._options import (
     CONVERT_OPTIONS,
@@ -54,8 +57,9 @@ def cmd_evaluate(args):
             "dataset": args.dataset,
             "n_images": len(x),
             "convert": options,
-            "probe_synapse": args.probe_synapse,
-            "readout": args.readout,
+            "probe_synapse": describe_probe(result.probe_synapse),
+            "readout": result.readout,
+            "tuning": tuning_json(result.tuning),
             "rate_error": result.rate.error,
             "spiking": result.spiking.to_dict(),
             "seconds": result.seconds,
@@ -66,7 +70,13 @@ def cmd_evaluate(args):
             f"{args.model} on {len(x)} images of {args.dataset}, {args.n_steps} steps "
             f"({result.seconds:.1f} s); convert options {options}"
         )
-        print(error_table(result.spiking, result.rate.error))
+        if result.tuning is not None:
+            print(f"  tuned for {args.n_steps} steps: {tuning_text(result.tuning)}")
+        print(
+            error_table(
+                result.spiking, result.rate.error, result.probe_synapse, result.readout
+            )
+        )
     if args.plot:
         names = datasets.FASHION_MNIST_CLASSES if "fashion" in args.dataset else None
         for p in save_plots(args.plot, x, y, result, names):
