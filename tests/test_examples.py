@@ -103,6 +103,8 @@ def test_keras_to_snn(monkeypatch, capsys):
     assert "training on 256 images, testing on 40" in out
     ann = percent(r"ANN \(Keras\) accuracy:", out)
     assert percent("converted, rate mode:", out) == ann
+    tuned = re.search(r"one call, tuned on 256 training images:\s+([\d.]+)%", out)
+    assert tuned and 0 <= float(tuned.group(1)) <= 100
     accuracy, rates = out.split("mean firing rate over all spiking neurons:")
     assert "after 20 steps" in accuracy
     for table in (accuracy, rates):
