@@ -23,9 +23,13 @@ from rateconv.neurons import (
     LIF,
     TAU_RC,
     TAU_REF,
+    ClippedRectifiedLinear,
+    LeakyRectifiedLinear,
     LIFRate,
     RectifiedLinear,
     SoftLIFRate,
+    SpikingClippedRectifiedLinear,
+    SpikingLeakyRectifiedLinear,
     SpikingRectifiedLinear,
     lif_gain_bias,
 )

@@ -1,11 +1,25 @@
-"""Rectified-linear neurons: the ReLU rate and its integrate-and-fire twin."""
+"""Rectified-linear neurons and their integrate-and-fire twins.
+
+- `RectifiedLinear` / `SpikingRectifiedLinear`: ReLU and the IF neuron;
+- `ClippedRectifiedLinear` / `SpikingClippedRectifiedLinear`: ReLU clipped at
+  ``max_value`` (``relu6``) and an IF neuron with a rate cap;
+- `LeakyRectifiedLinear` / `SpikingLeakyRectifiedLinear`: leaky ReLU and an IF
+  neuron firing signed spikes.
+
+The clipped and leaky rates subclass `RectifiedLinear`: like it they are
+positively homogeneous in the current, so rescaling (``scale_firing_rates``,
+normalization) is exact in rate mode.  Their spiking types are not
+`SpikingRectifiedLinear`s: their step differs from `if_step`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from keras import ops
 
+from rateconv._checks import check_positive, check_range
 from rateconv.neurons._base import DT, NeuronType, check_reset
 
 
@@ -79,6 +93,231 @@ class SpikingRectifiedLinear(RectifiedLinear):
         out, voltage = if_step(
             self.current(x),
             voltage,
+            dt=dt,
+            amplitude=self.amplitude,
+            reset=self.reset,
+        )
+        return out, (voltage,)
+
+
+# ---------------------------------------------------------------------------
+# Clipped ReLU (ReLU(max_value=m), relu6): integrate-and-fire with a rate cap
+# ---------------------------------------------------------------------------
+
+
+def clipped_relu_rate(j, *, max_value, amplitude=1.0):
+    """Clipped rectified-linear rate ``min(max(j, 0), max_value) * amplitude``."""
+    return ops.minimum(ops.relu(j), max_value) * amplitude
+
+
+def clipped_if_step(
+    j, voltage, debt, *, max_value, dt=DT, amplitude=1.0, reset="subtract"
+):
+    """Advance rate-capped integrate-and-fire neurons by one step.
+
+    The voltage integrates ``j * dt`` as in `if_step` (no clipping, spikes
+    subtracted), but the spikes are rationed: the cap ``max_value * dt`` is
+    what ``max_value`` maps to in spikes per step, and the neuron fires at most
+    ``cap`` spikes per step on average (a token bucket: ``debt`` counts the
+    spikes fired that the cap has not yet paid back; a step may fire up to
+    ``floor(cap + 1 - debt)``).  For a constant ``j`` the mean output over many
+    steps is exactly ``min(max(j, 0), max_value) * amplitude``: below the cap
+    the voltage limits the spikes, above it the budget does (and the voltage
+    keeps the excess, so a fluctuating input saturates at its mean).
+
+    Returns
+    -------
+    output, voltage, debt : tensor
+        ``output`` is ``n_spikes * amplitude / dt``.
+    """
+    cap = max_value * dt
+    voltage = voltage + j * dt
+    debt = ops.maximum(debt - cap, 0.0)  # the budget refills by `cap` a step
+    allowed = ops.floor(cap + 1.0 - debt)
+    n_spikes = ops.minimum(ops.maximum(ops.floor(voltage), 0.0), allowed)
+    if reset == "zero":
+        voltage = ops.where(n_spikes > 0, ops.zeros_like(voltage), voltage)
+    else:
+        voltage = voltage - n_spikes
+    return n_spikes * (amplitude / dt), voltage, debt + n_spikes
+
+
+@dataclasses.dataclass(frozen=True)
+class ClippedRectifiedLinear(RectifiedLinear):
+    """Rate clipped ReLU: ``min(max(J, 0), max_value) * amplitude``.
+
+    Keras' ``ReLU(max_value=m)`` and ``relu6`` (``max_value=6``).  A
+    `RectifiedLinear` whose rate saturates at ``max_value`` (in units of the
+    current ``J``, i.e. Hz): `scaled` multiplies ``max_value`` by the same
+    factor as the current, so ``scale_firing_rates`` stays exact in rate
+    mode, and ``max_value * dt`` is the spiking neuron's cap in spikes per
+    step (one spike per step once scaled by ``1 / (max_value * dt)``).
+
+    Parameters
+    ----------
+    max_value : float
+        The clipping level, in units of ``J`` (positive).
+    """
+
+    max_value: float = 6.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive("max_value", self.max_value)
+
+    def rate(self, x):
+        return clipped_relu_rate(
+            self.current(x), max_value=self.max_value, amplitude=self.amplitude
+        )
+
+    def scaled(self, k):
+        """As `NeuronType.scaled`, with ``max_value`` scaled by ``k`` too."""
+        scaled = super().scaled(k)
+        return dataclasses.replace(scaled, max_value=self.max_value * k)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpikingClippedRectifiedLinear(ClippedRectifiedLinear):
+    """Integrate-and-fire neuron saturating at ``max_value``: `clipped_if_step`.
+
+    Fires at most ``max_value * dt`` spikes per step on average; for a
+    constant current its mean output is ``min(max(J, 0), max_value) *
+    amplitude``.  State: ``voltage`` and ``debt`` (spikes not yet paid back
+    by the per-step cap).
+
+    Parameters
+    ----------
+    reset : {"subtract", "zero"}
+        Voltage after a spike, as for `SpikingRectifiedLinear`.
+    """
+
+    reset: str = "subtract"
+
+    spiking = True
+    state_names = ("voltage", "debt")
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_reset(self.reset)
+
+    def step(self, x, state, dt=DT):
+        """One step: returns ``(output, new_state)``; state is a tuple."""
+        voltage, debt = state
+        out, voltage, debt = clipped_if_step(
+            self.current(x),
+            voltage,
+            debt,
+            max_value=self.max_value,
+            dt=dt,
+            amplitude=self.amplitude,
+            reset=self.reset,
+        )
+        return out, (voltage, debt)
+
+
+# ---------------------------------------------------------------------------
+# Leaky ReLU: signed spikes
+# ---------------------------------------------------------------------------
+
+
+def leaky_relu_rate(j, *, negative_slope, amplitude=1.0):
+    """Leaky rectified-linear rate: ``j`` above 0, ``negative_slope * j`` below."""
+    return ops.leaky_relu(j, negative_slope=negative_slope) * amplitude
+
+
+def leaky_if_step(
+    j, voltage, *, negative_slope, dt=DT, amplitude=1.0, reset="subtract"
+):
+    """Advance leaky-ReLU neurons, which fire signed spikes, by one step.
+
+    As NengoDL's ``SpikingLeakyReLU``, the neuron fires a +1 spike for each
+    whole unit of ``leaky(voltage)`` above +1 and a -1 spike for each whole
+    unit below -1, and subtracts them; unlike it, the voltage integrates
+    ``j * dt`` itself rather than ``leaky(j) * dt``, as `if_step` does, so a
+    fluctuating input (spikes from the layer below) is not rectified step by
+    step and the mean output converges to ``leaky(mean j)``.  In units of
+    ``j``: a +1 spike at each whole unit of voltage above 1, a -1 spike at
+    each ``1 / negative_slope`` below ``-1 / negative_slope``.  For a constant
+    ``j`` the mean output is exactly ``leaky(j) * amplitude``.
+
+    Returns
+    -------
+    output, voltage : tensor
+        ``output`` is ``(n_up - n_down) * amplitude / dt``.
+    """
+    voltage = voltage + j * dt
+    up = ops.maximum(ops.floor(voltage), 0.0)
+    if negative_slope > 0:
+        down = ops.maximum(ops.floor(-voltage * negative_slope), 0.0)
+        n_spikes = up - down
+        charge = up - down / negative_slope
+    else:  # a plain ReLU: no negative spikes
+        n_spikes = charge = up
+    if reset == "zero":
+        voltage = ops.where(n_spikes != 0, ops.zeros_like(voltage), voltage)
+    else:
+        voltage = voltage - charge
+    return n_spikes * (amplitude / dt), voltage
+
+
+@dataclasses.dataclass(frozen=True)
+class LeakyRectifiedLinear(RectifiedLinear):
+    """Rate leaky ReLU: ``J`` above 0, ``negative_slope * J`` below (times amplitude).
+
+    Keras' ``LeakyReLU``, ``leaky_relu`` and ``ReLU(negative_slope=s)``.
+    Positively homogeneous, so `scaled` (``scale_firing_rates``) is exact in
+    rate mode.
+
+    Parameters
+    ----------
+    negative_slope : float
+        Slope below 0 (>= 0; Keras' ``LeakyReLU`` default is 0.3, the
+        ``leaky_relu`` activation's 0.2).
+    """
+
+    negative_slope: float = 0.3
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_range("negative_slope", self.negative_slope, 0.0, math.inf)
+
+    def rate(self, x):
+        return leaky_relu_rate(
+            self.current(x),
+            negative_slope=self.negative_slope,
+            amplitude=self.amplitude,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SpikingLeakyRectifiedLinear(LeakyRectifiedLinear):
+    """Leaky integrate-and-fire with signed spikes: see `leaky_if_step`.
+
+    For a constant current the mean output is ``leaky(J) * amplitude``.
+    State: ``voltage``.
+
+    Parameters
+    ----------
+    reset : {"subtract", "zero"}
+        Voltage after a spike of either sign.
+    """
+
+    reset: str = "subtract"
+
+    spiking = True
+    state_names = ("voltage",)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_reset(self.reset)
+
+    def step(self, x, state, dt=DT):
+        """One step: returns ``(output, new_state)``; state is a tuple."""
+        (voltage,) = state
+        out, voltage = leaky_if_step(
+            self.current(x),
+            voltage,
+            negative_slope=self.negative_slope,
             dt=dt,
             amplitude=self.amplitude,
             reset=self.reset,
