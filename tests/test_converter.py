@@ -231,6 +231,37 @@ def seq_3d():
     )
 
 
+def seq_3d_max():
+    """3D max pooling, local and global."""
+    return keras.Sequential(
+        [
+            keras.Input((4, 4, 4, 1)),
+            L.Conv3D(2, 3, padding="same", activation="relu"),
+            L.MaxPooling3D(2),
+            L.Conv3D(2, 1, activation="relu"),
+            L.GlobalMaxPooling3D(),
+            L.Dense(2),
+        ]
+    )
+
+
+def seq_layers_people_use():
+    """Normalization, clipped and leaky ReLUs, a Softmax layer at the output."""
+    return keras.Sequential(
+        [
+            keras.Input((6,)),
+            L.Normalization(mean=0.1, variance=2.0),
+            L.Dense(8, activation="relu6"),
+            L.Dense(8),
+            L.ReLU(max_value=0.3),
+            L.Dense(8),
+            L.LeakyReLU(negative_slope=0.1),
+            L.Dense(4),
+            L.Softmax(),
+        ]
+    )
+
+
 def seq_training_aids():
     return keras.Sequential(
         [
@@ -257,6 +288,8 @@ ARCHITECTURES = [
     func_multi_output,
     func_multi_input,
     seq_3d,
+    seq_3d_max,
+    seq_layers_people_use,
     seq_training_aids,
 ]
 
@@ -425,23 +458,30 @@ def test_subclassed_model():
         rateconv.convert(model)
 
 
-def test_nested_model():
-    inner = keras.Sequential([keras.Input((4,)), L.Dense(3)], name="inner")
+def test_nested_model_is_flattened():
+    inner = keras.Sequential([keras.Input((4,)), L.Dense(3, name="d")], name="inner")
     inp = keras.Input((4,))
-    outer = keras.Model(inp, L.Dense(2)(inner(inp)))
-    with pytest.raises(TypeError, match="'inner'.*nested"):
-        rateconv.convert(outer)
-    seq = keras.Sequential([keras.Input((4,)), inner, L.Dense(2)])
-    with pytest.raises(TypeError, match="nested"):
-        rateconv.convert(seq)
+    outer = randomize(keras.Model(inp, L.Dense(2, name="out")(inner(inp))))
+    net = assert_rate_equals_predict(outer)
+    assert [s.name for s in net.stages][1:] == ["inner/d", "out"]
+    seq = randomize(keras.Sequential([keras.Input((4,)), inner, L.Dense(2)]))
+    assert_rate_equals_predict(seq)
 
 
-def test_shared_layer():
+def test_nested_subclassed_model():
+    inp = keras.Input((3,))
+    model = keras.Model(inp, L.Dense(2)(_Subclassed()(inp)))
+    with pytest.raises(TypeError, match="subclassed"):
+        rateconv.convert(model)
+
+
+def test_shared_layer_one_stage_per_call():
     shared = L.Dense(4, name="shared")
     inp = keras.Input((4,))
-    model = keras.Model(inp, shared(shared(inp)))
-    with pytest.raises(ValueError, match="'shared'"):
-        rateconv.convert(model)
+    model = randomize(keras.Model(inp, shared(shared(inp))))
+    net = assert_rate_equals_predict(model)
+    assert net["shared/1"].inputs == ("shared/0",)
+    assert net.outputs == ("shared/1",)
 
 
 @pytest.mark.parametrize(

@@ -320,7 +320,7 @@ def test_softmax_only_on_outputs():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(max_value=6), dict(negative_slope=0.1), dict(threshold=0.5)]
+    "kwargs", [dict(threshold=0.5), dict(max_value=6, negative_slope=0.1)]
 )
 def test_non_plain_relu(kwargs):
     model = keras.Sequential(

@@ -9,7 +9,8 @@ identities, apply the neuron options, attach synapses.
 
 Modules: ``_registry`` (the registry, `ConversionContext`), ``_keras_graph``
 (reading the Keras graph, `clone_layer`), ``_keras_layers`` (converters of
-Keras' built-in layers), ``_passes``, ``_convert`` (`convert`) and
+Keras' built-in layers), ``_keras_ops`` (affine ``keras.ops`` calls),
+``_passes``, ``_convert`` (`convert`) and
 ``_verify`` (`Converter`, which runs the simulator and is imported on first
 use: the simulator imports this package).
 """

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 
 from rateconv._checks import check_choice, check_positive
 from rateconv.converter import _passes
 from rateconv.converter._keras_graph import SequentialInput, describe, read_graph
+from rateconv.converter._keras_ops import operation_fields
 from rateconv.converter._registry import (
     CONVERTER_FIELDS,
     ConversionContext,
@@ -39,15 +42,28 @@ def convert(
     `register_converter`); then batch norms fold, identities vanish and the
     neuron options below apply.
 
+    Nested Sequential and functional models are flattened: the stage of
+    layer ``d`` in nested model ``inner`` is ``"inner/d"`` (``"inner/1/d"``
+    for the second call when ``inner`` is called twice).  A layer called
+    more than once (a shared layer) becomes one stage per call, ``"d/0"``,
+    ``"d/1"``, ...; the stages share the layer's weights read-only (a pass
+    that changes weights, such as batch-norm folding, works on a copy).
+    ``keras.ops`` arithmetic in a functional graph converts where it is
+    affine (``x * 0.5 + 1``, ``-x``, ``a + b``); its stage kind is
+    ``"ops.<Class>"``.  Options that take layer names take these stage names.
+
     Parameters
     ----------
     model : keras.Model
         A built Sequential or functional model whose layers are all supported
         (see `supported_layers`).
     swap_activations : dict or None
-        Maps an activation name (``"relu"``, ``"softlif"``, ``"tanh"`` ...) or a
-        layer name to a rateconv neuron type, overriding the default mapping
-        (``relu`` -> `SpikingRectifiedLinear`, `SoftLIF` -> `LIF`).  Rate mode
+        Maps an activation name (``"relu"``, ``"relu6"``, ``"leaky_relu"``,
+        ``"softlif"``, ``"tanh"``, a custom function's ``__name__`` ...) or a
+        stage or layer name to a rateconv neuron type, overriding the default
+        mapping (``relu`` -> `SpikingRectifiedLinear`, ``relu6`` ->
+        `SpikingClippedRectifiedLinear`, ``leaky_relu`` ->
+        `SpikingLeakyRectifiedLinear`, `SoftLIF` -> `LIF`).  Rate mode
         uses the neuron's rate counterpart.
     scale_firing_rates : float or dict
         Multiplies each neuron's input and divides its amplitude by this factor
@@ -87,14 +103,14 @@ def convert(
     check_choice("reset", reset, RESETS)
     check_choice("initial_state", initial_state, (None, *INITIAL_STATES))
     graph = read_graph(model)
-    scales = _firing_rate_scales(scale_firing_rates, [n.name for n, _ in graph.nodes])
+    scales = _firing_rate_scales(scale_firing_rates, [n.name for n in graph.nodes])
     ctx = ConversionContext(
         swap_activations=swap_activations,
         max_to_avg_pool=bool(max_to_avg_pool),
         model_outputs=frozenset(graph.outputs),
     )
 
-    stages = [_convert_layer(layer, inbound, ctx) for layer, inbound in graph.nodes]
+    stages = [_convert_node(node, ctx, model.name) for node in graph.nodes]
     if fold_batch_norm:
         stages = _passes.fold_batch_norm(stages, outputs=graph.outputs)
     targets = _passes.identity_targets(stages)
@@ -132,34 +148,36 @@ def _firing_rate_scales(scale_firing_rates, layer_names):
     return {name: k for name in layer_names}
 
 
-def _convert_layer(layer, inbound, ctx):
-    """The `Stage` the registered converter makes of ``layer``."""
-    if isinstance(layer, keras.Model):
-        raise TypeError(
-            f"{describe(layer)} is a nested model; rateconv converts "
-            "flat models. Rebuild it with the inner model's layers called "
-            "directly."
-        )
-    if isinstance(layer, SequentialInput):
-        return Stage(layer.name, "InputLayer", (), None, tuple(layer.shape[1:]))
+def _convert_node(node, ctx, model_name):
+    """The `Stage` made of one call of a layer (or of a ``keras.ops`` op)."""
+    layer = node.layer
+    kind = type(layer).__name__
     fn = converter_for(type(layer))
-    if fn is None:
+    if isinstance(layer, SequentialInput):
+        kind, fields = "InputLayer", {}
+    elif fn is None and not isinstance(layer, keras.layers.Layer):
+        # a keras.ops call in a functional graph (see _keras_ops)
+        kind, fields = f"ops.{kind}", operation_fields(node, model_name)
+    elif fn is None:
         raise TypeError(
             f"{describe(layer)} has no spiking converter. Supported: "
             f"{', '.join(supported_layers())}. Register one with "
             f"@rateconv.register_converter({type(layer).__name__})."
         )
-    fields = fn(layer, ctx)
-    unknown = set(fields) - set(CONVERTER_FIELDS) if isinstance(fields, dict) else ()
-    if not isinstance(fields, dict) or unknown:
-        raise TypeError(
-            f"The converter of {describe(layer)} must return a dict with keys "
-            f"among {CONVERTER_FIELDS}. Received: {fields!r}"
+    else:
+        fields = fn(layer, dataclasses.replace(ctx, stage_name=node.name))
+        unknown = (
+            set(fields) - set(CONVERTER_FIELDS) if isinstance(fields, dict) else ()
         )
+        if not isinstance(fields, dict) or unknown:
+            raise TypeError(
+                f"The converter of {describe(layer)} must return a dict with keys "
+                f"among {CONVERTER_FIELDS}. Received: {fields!r}"
+            )
     return Stage(
-        name=layer.name,
-        kind=type(layer).__name__,
-        inputs=tuple(inbound),
-        output_shape=tuple(layer.output.shape[1:]),
+        name=node.name,
+        kind=kind,
+        inputs=node.inputs,
+        output_shape=node.output_shape,
         **{"op": None, **fields},
     )

@@ -31,18 +31,21 @@ def register_converter(*layer_classes):
     """Register ``fn(layer, ctx) -> dict`` as the converter of ``layer_classes``.
 
     Use it as a decorator, next to the layer class it converts.  `convert`
-    calls the converter once for every layer of exactly that class in the
-    model (classes match exactly, not by inheritance: a subclass may compute
-    something else, so it needs its own converter) and builds one
-    `rateconv.Stage` from what it returns.
+    calls the converter once for every call of a layer of exactly that class
+    in the model (classes match exactly, not by inheritance: a subclass may
+    compute something else, so it needs its own converter) and builds one
+    `rateconv.Stage` from what it returns.  A layer called several times (a
+    shared layer) makes one stage per call, and the layers of a nested model
+    are converted as if they were the outer model's (see `convert`).
 
     The contract of a converter:
 
     - It receives the Keras ``layer`` (built, with its trained weights; do
       not modify it) and ``ctx``, a `ConversionContext` with the conversion
       options a converter may need: ``ctx.swapped(layer, *names)`` (the
-      neuron ``swap_activations`` asks for, or None), ``ctx.max_to_avg_pool``
-      and ``ctx.model_outputs`` (names of the model's output layers).
+      neuron ``swap_activations`` asks for, or None), ``ctx.max_to_avg_pool``,
+      ``ctx.is_output(layer)`` (whether the stage is a model output) and
+      ``ctx.stage_name``.
     - It returns a dict of `rateconv.Stage` fields, any of ``op``,
       ``rate_neuron``, ``spiking_neuron``, ``readout``, ``spiking_max_pool``
       and ``initial_state``; missing keys keep the `rateconv.Stage` defaults
@@ -248,12 +251,18 @@ class ConversionContext:
     max_to_avg_pool : bool
         Whether max pooling becomes average pooling.
     model_outputs : frozenset of str
-        Names of the model's output layers (a softmax is accepted there only).
+        Names of the model's output stages (a softmax is accepted there only;
+        test with `is_output`).
+    stage_name : str or None
+        The name of the stage being made: the layer's name, or for a layer of
+        a nested model or a shared layer's call, its path (``"inner/dense"``,
+        ``"dense/1"``); None outside a conversion.
     """
 
     swap_activations: Mapping = dataclasses.field(default_factory=dict)
     max_to_avg_pool: bool = False
     model_outputs: frozenset = frozenset()
+    stage_name: str | None = None
 
     def __post_init__(self):
         # a read-only copy: a context never changes once made
@@ -264,8 +273,9 @@ class ConversionContext:
     def swapped(self, layer, *names):
         """The neuron ``swap_activations`` puts in place of ``layer``, or None.
 
-        The layer's name is looked up first, then each of ``names`` in order
-        (the activation names the converter answers to, e.g. ``"relu"``).
+        The stage's name is looked up first (see ``stage_name``), then the
+        layer's, then each of ``names`` in order (the activation names the
+        converter answers to, e.g. ``"relu"``).
 
         Parameters
         ----------
@@ -281,7 +291,8 @@ class ConversionContext:
         TypeError
             If the mapped value is not a `rateconv.NeuronType`.
         """
-        for key in (layer.name, *names):
+        keys = (self.stage_name, layer.name, *names)
+        for key in dict.fromkeys(k for k in keys if k is not None):
             if key in self.swap_activations:
                 neuron = self.swap_activations[key]
                 if not isinstance(neuron, NeuronType):
@@ -293,6 +304,11 @@ class ConversionContext:
                     )
                 return neuron
         return None
+
+    def is_output(self, layer):
+        """Whether the stage made of ``layer`` is an output of the model."""
+        name = self.stage_name if self.stage_name is not None else layer.name
+        return name in self.model_outputs
 
     def with_swap(self, name, neuron):
         """A copy with ``swap_activations[name] = neuron`` added."""
