@@ -69,7 +69,8 @@ def _refuse(node, model_name, why):
         "calls that are affine: add / subtract (tensors or constants), multiply "
         "or divide by a constant, negation. Replace it with a layer: "
         "keras.layers.Rescaling(scale, offset) for x * a + b, keras.layers.Add / "
-        "Subtract / Concatenate to combine tensors, or a custom layer with "
+        "Subtract / Concatenate to combine tensors, keras.layers.Reshape / "
+        "Permute / Flatten for shapes, or a custom layer with "
         "@rateconv.register_converter."
     )
 
