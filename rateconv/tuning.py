@@ -94,8 +94,36 @@ class TuningResult:
     agreement: float
     candidates: list
 
+    @property
+    def convert_options(self):
+        """Options of `rateconv.convert` that rebuild `network` without data.
 
-def convert(model, *, calibration_data=None, n_steps=None, **options):
+        Per-layer ``scale_firing_rates``, ``initial_state``, ``reset``,
+        ``synapse``, ``probe_synapse`` and ``readout``: what a manifest
+        stores so that the tuned network loads without calibration data.
+        """
+        o = self.options
+        out = {"initial_state": o["initial_state"]}
+        if o["scales"]:
+            out["scale_firing_rates"] = dict(o["scales"])
+        if o["reset"] is not None:
+            out["reset"] = o["reset"]
+        if o["synapse"] is not None:
+            out["synapse"] = o["synapse"]
+        out["probe_synapse"] = o["probe_synapse"]
+        out["readout"] = o["readout"]
+        return out
+
+
+def convert(
+    model,
+    *,
+    calibration_data=None,
+    n_steps=None,
+    probe_synapse="default",
+    readout="default",
+    **options,
+):
     """Convert a Keras model; with ``calibration_data``, tuned for ``n_steps``.
 
     Without ``calibration_data`` this is `rateconv.converter.convert`: the
@@ -113,12 +141,16 @@ def convert(model, *, calibration_data=None, n_steps=None, **options):
     n_steps : int or None
         The number of steps the network will be simulated for (required with
         ``calibration_data``).
+    probe_synapse : float, Lowpass, Alpha, None or "default"
+        The network's own output probe (`SpikingNetwork.probe_synapse`):
+        ``"default"`` is a 0.1 s lowpass, or what tuning chose.
+    readout : {"last", "mean", "default"}
+        The network's own readout (`SpikingNetwork.readout`).
     **options
         Options of `rateconv.converter.convert` (``swap_activations``,
-        ``max_to_avg_pool``, ``fold_batch_norm``, and, without calibration
-        data, ``scale_firing_rates``, ``synapse``, ``reset``,
-        ``initial_state``).  With calibration data, an option given
-        explicitly is kept and not searched.
+        ``max_to_avg_pool``, ``fold_batch_norm``, ``scale_firing_rates``,
+        ``synapse``, ``reset``, ``initial_state``).  With calibration data,
+        an option given explicitly is kept and not searched.
 
     Returns
     -------
@@ -132,8 +164,16 @@ def convert(model, *, calibration_data=None, n_steps=None, **options):
                 "calibration_data=x_train[:1000], n_steps=30). Received: "
                 f"n_steps={n_steps!r}, calibration_data=None"
             )
-        return _converter.convert(model, **options)
-    return tune(model, calibration_data, n_steps=n_steps, **options).network
+        net = _converter.convert(model, **options)
+    else:
+        net = tune(model, calibration_data, n_steps=n_steps, **options).network
+    fields = {}
+    if not (isinstance(probe_synapse, str) and probe_synapse == "default"):
+        fields["probe_synapse"] = as_synapse(probe_synapse, "probe_synapse")
+    _checks.check_choice("readout", readout, ("last", "mean", "default"))
+    if readout != "default":
+        fields["readout"] = readout
+    return dataclasses.replace(net, **fields) if fields else net
 
 
 def tune(

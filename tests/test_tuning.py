@@ -134,3 +134,14 @@ def test_multi_output_model_scores_the_first_output():
     rate = rateconv.Simulator(net, progress=False).predict(x, mode="rate")
     for a, b in zip(rate, model.predict(x, verbose=0)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_convert_options_rebuild_the_tuned_network(tuned):
+    model, _, result = tuned
+    again = rateconv.convert(model, **result.convert_options)
+    assert again.probe_synapse == result.network.probe_synapse
+    assert again.readout == result.network.readout
+    x = images(6, seed=4)
+    a = rateconv.Simulator(result.network, progress=False).predict(x, n_steps=8)
+    b = rateconv.Simulator(again, progress=False).predict(x, n_steps=8)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
