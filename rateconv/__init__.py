@@ -36,7 +36,7 @@ from rateconv.neurons import (
 from rateconv.pretrained import load_pretrained
 from rateconv.quantized import QuantizedReLU, QuantizedReLURate, SpikingQuantizedReLU
 from rateconv.regularizers import FiringRateRegularizer
-from rateconv.simulator import Simulator
+from rateconv.simulator import ActivityWarning, Simulator
 from rateconv.spiking_aware import (
     SpikingAware,
     remove_spiking_aware,

@@ -449,6 +449,7 @@ def calibrate(
             dt=dt,
             minibatch_size=batch_size,
             progress=False,
+            warn_activity=False,  # a layer's input network, not the user's run
         )
         sse = np.zeros(len(candidates))
         count = 0

@@ -23,7 +23,38 @@ def _as_labels(y, n, name="y"):
             f"{name} must have one label per input sample: expected {n}, "
             f"received {len(y)}"
         )
+    if y.dtype.kind == "f":  # float labels must be whole numbers (not 2.7)
+        whole = np.isfinite(y) & (y == np.round(y))
+        if not whole.all():
+            bad = np.unique(y[~whole])[:5]
+            raise ValueError(
+                f"{name} must hold whole-number class indices. Received: "
+                f"{name} of dtype {y.dtype} with values {bad.tolist()}"
+            )
     return y.astype(np.int64)
+
+
+def check_labels(labels, n_classes, *, population_size=1, name="y"):
+    """``labels`` (from `_as_labels`) all lie in ``[0, n_classes)``; returns them.
+
+    A label outside can never match a prediction, so it would silently count
+    as an error: it is an error naming the bad values and the range.
+    """
+    bad = (labels < 0) | (labels >= n_classes)
+    if bad.any():
+        values = np.unique(labels[bad])
+        shown = values[:10].tolist() + (["..."] if len(values) > 10 else [])
+        origin = f"the network's {n_classes} outputs"
+        if population_size > 1:
+            origin = (
+                f"{n_classes * population_size} outputs / population_size "
+                f"{population_size}"
+            )
+        raise ValueError(
+            f"{name} must hold class indices in [0, {n_classes}) ({origin}). "
+            f"Received: {int(bad.sum())} label(s) outside it, values {shown}"
+        )
+    return labels
 
 
 def class_scores(outputs, population_size=1):
@@ -74,7 +105,9 @@ def classification_errors(outputs, y, *, population_size=1):
     """
     outputs = np.asarray(outputs)
     y = _as_labels(y, len(outputs))
-    predicted = np.argmax(class_scores(outputs, population_size), axis=-1)
+    scores = class_scores(outputs, population_size)
+    check_labels(y, scores.shape[-1], population_size=population_size)
+    predicted = np.argmax(scores, axis=-1)
     if predicted.ndim == 2:
         return np.mean(predicted != y[:, None], axis=0)
     return np.float64(np.mean(predicted != y))

@@ -384,7 +384,8 @@ def _raw_outputs(net, xs, n_steps, seed, dt):
     """Unfiltered output of the first output stage, before its readout."""
     out = net.outputs[0]
     raw = net.replace_stages({out: {"readout": None}})
-    sim = Simulator(raw, dt=dt, progress=False)
+    # candidates may be silent or saturated: that is what the search scores
+    sim = Simulator(raw, dt=dt, progress=False, warn_activity=False)
     y = sim.predict(xs, n_steps=n_steps, probe_synapse=None, seed=seed)
     return _as_list(y)[0]
 

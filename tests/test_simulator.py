@@ -151,6 +151,29 @@ def test_population_coded_readout():
         sim.evaluate(x, [1, 2], mode="rate", population_size=4)
 
 
+def test_labels_outside_the_classes_are_an_error():
+    inp = keras.Input((6,))
+    model = keras.Model(inp, keras.layers.Activation("linear")(inp))
+    sim = rateconv.Simulator(rateconv.convert(model), progress=False)
+    x = np.ones((4, 6), np.float32)
+    assert sim.evaluate(x, [0, 5, 3, 5], mode="rate").n_samples == 4
+    with pytest.raises(ValueError, match=r"y must hold class indices in \[0, 6\)"):
+        sim.evaluate(x, [0, 6, 3, 6], mode="rate")
+    # negative labels too; the message names the bad values and how many
+    with pytest.raises(ValueError, match=r"3 label\(s\) outside it, values \[-1, 7\]"):
+        sim.evaluate(x, [-1, 7, 3, -1], n_steps=2)
+    # population-coded outputs: 6 outputs / 2 per class are 3 classes
+    with pytest.raises(
+        ValueError, match=r"\[0, 3\) \(6 outputs / population_size 2\).*\[3\]"
+    ):
+        sim.evaluate(x, [0, 1, 2, 3], mode="rate", population_size=2)
+    with pytest.raises(ValueError, match="whole-number class indices.*2.5"):
+        sim.evaluate(x, [0, 1, 2.5, 1], mode="rate")
+    assert sim.evaluate(x, np.array([0, 1, 2, 1.0]), mode="rate").n_samples == 4
+    with pytest.raises(ValueError, match=r"\[0, 6\)"):
+        rateconv.metrics.classification_errors(x, [0, 1, 2, 9])
+
+
 def test_rate_mode_with_softmax_output():
     model = keras.Sequential(
         [keras.Input((4,)), keras.layers.Dense(3, activation="softmax")]

@@ -12,10 +12,13 @@
   once per timestep.  Tests use it to cross-check the other engines.
 
 A run is described by a frozen `RunSpec` and returns a `RunResult`; the
-minibatch loop (`run_minibatches`) is shared by every engine.  An engine is a
+minibatch loop (`run_minibatches`) is shared by every engine.  After a
+spiking run the simulator warns (`ActivityWarning`) about silent and
+saturated layers, from the spike counts the engines carry.  An engine is a
 new module with an `Engine` subclass decorated with `register_engine`.
 """
 
+from rateconv.simulator._activity import ActivityWarning
 from rateconv.simulator._engines import (
     Engine,
     engine_class,
@@ -24,8 +27,10 @@ from rateconv.simulator._engines import (
 )
 from rateconv.simulator._rate import RateEngine, forward_graph
 from rateconv.simulator._run import (
+    COUNT_MODES,
     ENCODINGS,
     MODES,
+    SAMPLED_ROWS,
     Minibatch,
     RunResult,
     RunSpec,
@@ -39,11 +44,14 @@ ENGINES = engine_names()
 """Names of the built-in engines."""
 
 __all__ = [
+    "COUNT_MODES",
     "ENCODINGS",
     "ENGINES",
     "MAX_CHUNK_STEPS",
     "MODES",
     "PRECISIONS",
+    "SAMPLED_ROWS",
+    "ActivityWarning",
     "Engine",
     "Minibatch",
     "RateEngine",

@@ -23,6 +23,10 @@ from rateconv.synapses import Lowpass
 MODES = ("spiking", "rate")
 ENCODINGS = ("constant", "poisson")
 DEFAULT_MINIBATCH = 200
+COUNT_MODES = ("all", "sampled", None)
+"""Choices for `RunSpec.count_spikes`."""
+SAMPLED_ROWS = 16
+"""Samples at the start of each minibatch that a ``"sampled"`` count covers."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,8 +45,14 @@ class RunSpec:
         Seed of the Poisson inputs and of ``"uniform"`` initial voltages.
     probe_layers : tuple of str
         Layers whose raw output is returned as well.
-    count_spikes : bool
-        Whether the engine counts each neuron's spikes.
+    count_spikes : {"all", "sampled", None}
+        Which spikes the engine counts, neuron by neuron: those of every
+        sample (``"all"``, what `Simulator.evaluate` reports), those of the
+        first `SAMPLED_ROWS` samples of each minibatch (``"sampled"``: what
+        `Simulator.predict` checks for silent or saturated layers; the count
+        is carried in the neuron loop, which is bound by memory traffic, so a
+        few rows cost about 1% where every row costs 10-20%), or none.
+        ``True`` and ``False`` mean ``"all"`` and None.
     """
 
     n_steps: int = 30
@@ -51,7 +61,28 @@ class RunSpec:
     input_encoding: str = "constant"
     seed: int = 0
     probe_layers: tuple = ()
-    count_spikes: bool = True
+    count_spikes: str | None = "all"
+
+    def __post_init__(self):
+        if isinstance(self.count_spikes, bool):  # the former flag
+            mode = "all" if self.count_spikes else None
+            object.__setattr__(self, "count_spikes", mode)
+        if self.count_spikes not in COUNT_MODES:
+            raise ValueError(
+                f"count_spikes must be one of {COUNT_MODES}. "
+                f"Received: count_spikes={self.count_spikes!r}"
+            )
+
+    @property
+    def count_rows(self):
+        """The rows of a minibatch whose spikes are counted (a slice end)."""
+        return SAMPLED_ROWS if self.count_spikes == "sampled" else None
+
+    def counted(self, n_valid):
+        """How many of a minibatch's ``n_valid`` samples the counts cover."""
+        if self.count_spikes is None:
+            return 0
+        return min(n_valid, self.count_rows or n_valid)
 
     def graph_key(self, n_steps):
         """The spec a compiled graph of ``n_steps`` steps depends on.
@@ -105,13 +136,17 @@ class RunResult:
     layers : dict of str -> numpy.ndarray
         Raw output of each probed layer, ``(n, n_steps, *shape)``.
     counts : dict of str -> numpy.ndarray
-        Spikes of each neuron of each spiking layer, summed over the real
-        samples (padding excluded) and steps, shape ``(*shape,)``.
+        Spikes of each neuron of each spiking layer, summed over the counted
+        samples (see `RunSpec.count_spikes`; padding excluded) and steps,
+        shape ``(*shape,)``.  A spike of either sign counts as one.
+    n_counted : int
+        How many samples ``counts`` covers.
     """
 
     outputs: list | None
     layers: dict = dataclasses.field(default_factory=dict)
     counts: dict = dataclasses.field(default_factory=dict)
+    n_counted: int = 0
 
     def valid(self, n_valid):
         """This minibatch's result without the padding samples."""
@@ -119,6 +154,7 @@ class RunResult:
             outputs=[np.asarray(o)[:n_valid] for o in self.outputs],
             layers={k: v[:n_valid] for k, v in self.layers.items()},
             counts=self.counts,
+            n_counted=self.n_counted,
         )
 
 
@@ -190,7 +226,7 @@ def run_minibatches(
     )
     outputs = [[] for _ in engine.network.outputs]
     layers = {name: [] for name in spec.probe_layers}
-    counts = {}
+    counts, n_counted = {}, 0
     for b in range(n_batches):
         start = b * size
         chunk = [a[start : start + size] for a in xs]
@@ -210,12 +246,14 @@ def run_minibatches(
             layers[name].append(result.layers[name])
         for name, c in result.counts.items():
             counts[name] = counts.get(name, 0) + c
+        n_counted += spec.counted(valid)
         if bar is not None:
             bar.update(b + 1)
     return RunResult(
         outputs=[np.concatenate(o) for o in outputs] if keep_outputs else None,
         layers={k: np.concatenate(v) for k, v in layers.items()},
         counts=counts,
+        n_counted=n_counted if counts else 0,
     )
 
 

@@ -14,12 +14,51 @@ from rateconv import _checks, metrics
 from rateconv.converter import convert
 from rateconv.network import SpikingNetwork
 from rateconv.neurons import DT
+from rateconv.simulator._activity import warn_activity
 from rateconv.simulator._engines import engine_class, engine_names
 from rateconv.simulator._rate import RateEngine
 from rateconv.simulator._run import ENCODINGS, MODES, RunSpec, run_minibatches
 from rateconv.synapses import as_synapse
 
 PRECISIONS = ("float32", "bfloat16")
+
+
+def check_inputs(net, x):
+    """``x`` as a list of float32 arrays, one per input of ``net``, checked."""
+    xs = list(x) if isinstance(x, (list, tuple)) else [x]
+    if len(xs) != len(net.inputs):
+        raise ValueError(
+            f"The network has {len(net.inputs)} input(s) {net.inputs}; "
+            f"received {len(xs)} array(s). Pass a list with one array per input."
+        )
+    out = []
+    for name, shape, arr in zip(net.inputs, net.input_shapes, xs):
+        arr = np.asarray(arr)
+        if not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(
+                f"x for input '{name}' must be numeric. Received dtype {arr.dtype}"
+            )
+        arr = arr.astype(np.float32)
+        if arr.shape[1:] != tuple(shape) or arr.ndim != len(shape) + 1:
+            raise ValueError(
+                f"x for input '{name}' must have shape (n_samples, "
+                f"{', '.join(str(d) for d in shape)}). Received: shape {arr.shape}"
+            )
+        if len(arr) == 0:
+            raise ValueError(f"x for input '{name}' is empty.")
+        if not np.all(np.isfinite(arr)):
+            bad = int(np.sum(~np.isfinite(arr)))
+            raise ValueError(
+                f"x for input '{name}' contains {bad} NaN or inf value(s); "
+                "clean or impute the data before simulating."
+            )
+        out.append(arr)
+    if len({len(a) for a in out}) > 1:
+        raise ValueError(
+            "All inputs need the same number of samples. "
+            f"Received: {[len(a) for a in out]}"
+        )
+    return out
 
 
 class Simulator:
@@ -49,6 +88,16 @@ class Simulator:
     max_chunk_elements : int
         Bound on the elements of one stage's activity for a chunk of timesteps
         (``chunk * batch * neurons``); keeps memory flat in ``n_steps``.
+    warn_activity : bool
+        Warn (`rateconv.ActivityWarning`, a ``UserWarning``) after a spiking
+        `predict` or `evaluate` where a spiking layer was silent (under one
+        spike per sample in the whole layer) or saturated (most active neurons
+        at one spike per step or more), naming the layer and the remedy; see
+        `rateconv.simulator._activity`.  `evaluate` measures every sample;
+        `predict` counts the spikes of the first 16 samples of each minibatch
+        (about 1% of its time); ``False`` skips both.  Warning filters work
+        too (``warnings.filterwarnings("ignore",
+        category=rateconv.ActivityWarning)``).
     """
 
     def __init__(
@@ -61,6 +110,7 @@ class Simulator:
         engine="time_batched",
         precision="float32",
         max_chunk_elements=2**24,
+        warn_activity=True,
     ):
         if isinstance(network, keras.Model):
             network = convert(network)
@@ -88,50 +138,12 @@ class Simulator:
         self.engine = engine
         self.precision = precision
         self.max_chunk_elements = int(max_chunk_elements)
+        self.warn_activity = bool(warn_activity)
         options = dict(
             dt=dt, precision=precision, max_chunk_elements=self.max_chunk_elements
         )
         self._engine = engine_cls(network, **options)
         self._rate_engine = RateEngine(network, **{**options, "precision": "float32"})
-
-    # ------------------------------------------------------------------ checks
-
-    def _check_x(self, x):
-        net = self.network
-        xs = list(x) if isinstance(x, (list, tuple)) else [x]
-        if len(xs) != len(net.inputs):
-            raise ValueError(
-                f"The network has {len(net.inputs)} input(s) {net.inputs}; "
-                f"received {len(xs)} array(s). Pass a list with one array per input."
-            )
-        out = []
-        for name, shape, arr in zip(net.inputs, net.input_shapes, xs):
-            arr = np.asarray(arr)
-            if not np.issubdtype(arr.dtype, np.number):
-                raise ValueError(
-                    f"x for input '{name}' must be numeric. Received dtype {arr.dtype}"
-                )
-            arr = arr.astype(np.float32)
-            if arr.shape[1:] != tuple(shape) or arr.ndim != len(shape) + 1:
-                raise ValueError(
-                    f"x for input '{name}' must have shape (n_samples, "
-                    f"{', '.join(str(d) for d in shape)}). Received: shape {arr.shape}"
-                )
-            if len(arr) == 0:
-                raise ValueError(f"x for input '{name}' is empty.")
-            if not np.all(np.isfinite(arr)):
-                bad = int(np.sum(~np.isfinite(arr)))
-                raise ValueError(
-                    f"x for input '{name}' contains {bad} NaN or inf value(s); "
-                    "clean or impute the data before simulating."
-                )
-            out.append(arr)
-        if len({len(a) for a in out}) > 1:
-            raise ValueError(
-                "All inputs need the same number of samples. "
-                f"Received: {[len(a) for a in out]}"
-            )
-        return out
 
     def _spec(self, xs, n_steps, mode, probe_synapse, input_encoding, seed, **extra):
         """Check the run arguments; returns the `RunSpec`."""
@@ -236,7 +248,7 @@ class Simulator:
             several.  With ``probe_layers``, a tuple ``(outputs, {layer: array of
             shape (n_samples, n_steps, *layer_shape)})``.
         """
-        xs = self._check_x(x)
+        xs = check_inputs(self.network, x)
         spec = self._spec(
             xs,
             n_steps,
@@ -245,10 +257,11 @@ class Simulator:
             input_encoding,
             seed,
             probe_layers=probe_layers,
-            count_spikes=False,
+            count_spikes="sampled" if self.warn_activity else None,
         )
         readout = self._readout(readout)
         result = self._run(xs, spec)
+        self._warn(result, spec, len(xs[0]))
         outputs = result.outputs
         if readout == "mean" and mode == "spiking":
             outputs = [metrics.running_mean(o) for o in outputs]
@@ -303,7 +316,7 @@ class Simulator:
             ``n_steps`` contains every shorter run as a prefix), ``activity`` of
             each spiking layer.
         """
-        xs = self._check_x(x)
+        xs = check_inputs(self.network, x)
         labels = metrics._as_labels(y, len(xs[0]))  # fail fast, before any work
         outputs = self.network.outputs
         if not (isinstance(output, int) and 0 <= output < len(outputs)):
@@ -319,6 +332,8 @@ class Simulator:
                 f"population_size must divide the number of outputs ({n_out}). "
                 f"Received: population_size={population_size!r}"
             )
+        n_classes = n_out // population_size
+        metrics.check_labels(labels, n_classes, population_size=population_size)
         readout = self._readout(readout)
         spec = self._spec(xs, n_steps, mode, probe_synapse, input_encoding, seed)
         counter = metrics.ErrorCounter(
@@ -333,6 +348,7 @@ class Simulator:
             on_batch=lambda outs, start, valid: counter.add(outs[output], start, valid),
             keep_outputs=return_outputs,
         )
+        self._warn(result, spec, len(labels))
         return metrics.Evaluation(
             error=float(counter.errors[-1]),
             errors=counter.errors,
@@ -342,6 +358,17 @@ class Simulator:
             activity=self._activity(result.counts, len(labels), spec.n_steps),
             outputs=result.outputs[output] if return_outputs else None,
         )
+
+    def _warn(self, result, spec, n_samples):
+        if self.warn_activity and spec.mode == "spiking":
+            # 1: warn_activity, 2: here, 3: predict / evaluate, 4: the caller
+            warn_activity(
+                result.counts,
+                result.n_counted,
+                spec.n_steps,
+                n_samples=n_samples,
+                stacklevel=4,
+            )
 
     def _activity(self, counts, n_samples, n_steps):
         activity = {}

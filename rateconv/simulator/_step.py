@@ -59,7 +59,12 @@ class StepEngine(Engine):
             if neuron is None:
                 return v, None
             v, st["neuron"] = neuron.step(v, st["neuron"], dt)
-            counts = tf.tensordot(mask, v, axes=[[0], [0]]) * (dt / neuron.amplitude)
+            counts = None
+            if spec.count_spikes:  # the rows the time-batched engine counts
+                rows = spec.count_rows
+                counts = tf.tensordot(
+                    mask[:rows], tf.abs(v[:rows]), axes=[[0], [0]]
+                ) * (dt / neuron.amplitude)
             if stage.synapse is not None:
                 v, st["synapse"] = stage.synapse.step(v, st["synapse"], dt)
             return v, counts
