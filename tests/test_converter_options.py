@@ -132,6 +132,24 @@ def test_swap_activations_makes_tanh_convertible():
     assert rateconv.convert(model, swap_activations={"t": lif})["t"].spiking_neuron
 
 
+def test_unused_swap_activations_keys_are_an_error():
+    model = relu_mlp()
+    lif = rateconv.LIF()
+    with pytest.raises(ValueError) as info:
+        rateconv.convert(model, swap_activations={"rleu": lif, "r2": lif, "x9": lif})
+    message = str(info.value)
+    # the unused keys, then every key that could have matched
+    assert "swap_activations keys ['rleu', 'x9'] match no layer" in message
+    assert "layer names ['d1', 'd2', 'r2', 'd3', 'a3', 'out']" in message
+    assert "activation names ['relu', 'linear']" in message
+    # a key for an activation the model lacks is unused too
+    with pytest.raises(ValueError, match=r"\['softlif'\]"):
+        rateconv.convert(model, swap_activations={"softlif": lif, "relu": lif})
+    # Converter converts the same way
+    with pytest.raises(ValueError, match="rleu"):
+        rateconv.Converter(model, swap_activations={"rleu": lif})
+
+
 def test_swap_activations_rejects_non_neurons():
     model = relu_mlp()
     with pytest.raises(TypeError, match="swap_activations"):

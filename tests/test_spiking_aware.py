@@ -314,3 +314,6 @@ def test_swap_naming_the_wrapper_reaches_the_wrapped_layer():
     assert net["act"].spiking_neuron == rateconv.LIF(tau_rc=0.05)
     with pytest.raises(TypeError, match="act"):
         rateconv.convert(model, swap_activations={"act": "relu"})
+    # a misspelled wrapper name is an error listing the names that work
+    with pytest.raises(ValueError, match=r"\['actt'\] match no layer.*'act'"):
+        rateconv.convert(model, swap_activations={"actt": rateconv.LIF()})

@@ -111,6 +111,7 @@ def convert(
     )
 
     stages = [_convert_node(node, ctx, model.name) for node in graph.nodes]
+    ctx.check_swaps_used()  # a misspelled key would change nothing, silently
     if fold_batch_norm:
         stages = _passes.fold_batch_norm(stages, outputs=graph.outputs)
     targets = _passes.identity_targets(stages)

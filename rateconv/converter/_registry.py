@@ -257,12 +257,22 @@ class ConversionContext:
         The name of the stage being made: the layer's name, or for a layer of
         a nested model or a shared layer's call, its path (``"inner/dense"``,
         ``"dense/1"``); None outside a conversion.
+
+    The context records the keys `swapped` looked up and those it found
+    (shared by the copies `with_swap` makes), so that `convert` can refuse
+    ``swap_activations`` keys that no layer used (see `unused_swaps`).
     """
 
     swap_activations: Mapping = dataclasses.field(default_factory=dict)
     max_to_avg_pool: bool = False
     model_outputs: frozenset = frozenset()
     stage_name: str | None = None
+    # {"layers": [...], "names": [...], "used": set()}: what swapped() saw
+    _lookups: dict = dataclasses.field(
+        default_factory=lambda: {"layers": [], "names": [], "used": set()},
+        repr=False,
+        compare=False,
+    )
 
     def __post_init__(self):
         # a read-only copy: a context never changes once made
@@ -291,9 +301,15 @@ class ConversionContext:
         TypeError
             If the mapped value is not a `rateconv.NeuronType`.
         """
-        keys = (self.stage_name, layer.name, *names)
-        for key in dict.fromkeys(k for k in keys if k is not None):
+        lookups = self._lookups
+        layer_keys = [k for k in (self.stage_name, layer.name) if k is not None]
+        for seen, keys in (("layers", layer_keys), ("names", names)):
+            for key in keys:
+                if key not in lookups[seen]:
+                    lookups[seen].append(key)
+        for key in dict.fromkeys((*layer_keys, *names)):
             if key in self.swap_activations:
+                lookups["used"].add(key)
                 neuron = self.swap_activations[key]
                 if not isinstance(neuron, NeuronType):
                     raise TypeError(
@@ -311,6 +327,30 @@ class ConversionContext:
         return name in self.model_outputs
 
     def with_swap(self, name, neuron):
-        """A copy with ``swap_activations[name] = neuron`` added."""
+        """A copy with ``swap_activations[name] = neuron`` added.
+
+        The copy records its look-ups in this context's record.
+        """
         swaps = {**self.swap_activations, name: neuron}
         return dataclasses.replace(self, swap_activations=swaps)
+
+    def unused_swaps(self):
+        """The ``swap_activations`` keys no `swapped` call has used, sorted."""
+        return sorted(set(self.swap_activations) - self._lookups["used"])
+
+    def check_swaps_used(self):
+        """Raise ``ValueError`` if a ``swap_activations`` key was never used.
+
+        Call it after every layer has been converted: a key no converter
+        asked for (a misspelled layer or activation name) would otherwise
+        silently leave the layer as it was.  The message lists the keys that
+        could have been used: the layer names and activation names that
+        `swapped` looked up.
+        """
+        unused = self.unused_swaps()
+        if unused:
+            raise ValueError(
+                f"swap_activations keys {unused} match no layer or activation of "
+                f"the model. Keys may be the layer names {self._lookups['layers']} "
+                f"or the activation names {self._lookups['names']}."
+            )
