@@ -84,6 +84,8 @@ def _select_stages(net, layers, what):
     if layers is None:
         chosen = [s.name for s in neuron_stages if _is_if_stage(s)]
         skipped = [s.name for s in neuron_stages if not _is_if_stage(s)]
+        if not chosen:  # nothing to do: say why, once, and nothing before
+            raise ValueError(_cannot_help(net, what))
         if skipped:
             warnings.warn(
                 f"{what}() leaves layers {skipped} unchanged: it applies to ReLU "
@@ -91,13 +93,6 @@ def _select_stages(net, layers, what):
                 "have a rate curve that is not scale-invariant: a LIF neuron's "
                 "shape and maximum rate are fixed by tau_rc and tau_ref).",
                 stacklevel=3,
-            )
-        if not chosen:
-            raise ValueError(
-                f"{what}() found no ReLU / integrate-and-fire layer in network "
-                f"'{net.name}' (neuron layers: "
-                f"{[s.name for s in neuron_stages]}); it does not apply to LIF "
-                "or other neurons whose rate curve is not scale-invariant."
             )
         return chosen
     layers = [layers] if isinstance(layers, str) else list(layers)
@@ -116,6 +111,25 @@ def _select_stages(net, layers, what):
             )
     # keep the network's topological order whatever order the user gave
     return [s.name for s in neuron_stages if s.name in layers]
+
+
+def _cannot_help(net, what):
+    """The one-line reason `what` cannot change ``net`` (no IF layer)."""
+    kinds = [
+        f"'{s.name}' ({type(s.spiking_neuron).__name__})" for s in net.neuron_stages
+    ]
+    has = (
+        f"its neuron layers are {', '.join(kinds)}, whose rate curves are not "
+        "scale-invariant"
+        if kinds
+        else "it has no neuron layers"
+    )
+    return (
+        f"{what}() cannot help network '{net.name}': it rescales ReLU / "
+        f"integrate-and-fire layers only, and {has}. For a step budget, "
+        "rateconv.convert(model, calibration_data=x_train[:1000], n_steps=N) "
+        "tunes LIF layers too."
+    )
 
 
 def _as_list(x):

@@ -147,11 +147,26 @@ def test_normalize_skips_lif_layers_with_a_warning():
     assert only["a2"].spiking_neuron == net["a2"].spiking_neuron
 
 
-def test_normalize_and_calibrate_refuse_lif_only_networks():
+def test_normalize_and_calibrate_refuse_lif_only_networks_in_one_line():
     net = rateconv.convert(conv_net("softlif"))
     for fn, kwargs in [(rateconv.normalize, {}), (rateconv.calibrate, {"n_steps": 4})]:
-        with pytest.warns(UserWarning), pytest.raises(ValueError, match="no ReLU"):
-            fn(net, images(4), **kwargs)
+        # the reason, once: no warning about skipped layers before it
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ValueError) as info:
+                fn(net, images(4), **kwargs)
+        message = str(info.value)
+        assert "\n" not in message
+        assert message.startswith(f"{fn.__name__}() cannot help network")
+        assert "'a1' (LIF), 'a2' (LIF)" in message
+        assert "not scale-invariant" in message
+        assert "calibration_data=x_train[:1000], n_steps=N" in message
+    # a network without neurons at all
+    linear = rateconv.convert(
+        keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    )
+    with pytest.raises(ValueError, match="it has no neuron layers"):
+        rateconv.normalize(linear, np.ones((2, 3), np.float32))
 
 
 def test_normalize_checks_its_arguments():
