@@ -146,4 +146,7 @@ def test_the_thresholds():
     }
     silent, saturated = layer_findings(counts, n_samples, n_steps)
     assert silent == [] and saturated == [("most", 0.75)]
+    # under 10 steps a count cannot tell one spike per step from less
+    short = {"most": counts["most"] * 9 / 10}
+    assert layer_findings(short, n_samples, 9) == ([], [])
     assert layer_findings({"a": np.zeros(3)}, 0, n_steps) == ([], [])

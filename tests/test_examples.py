@@ -42,6 +42,8 @@ def percent(pattern, text):
     return float(match.group(1)) / 100
 
 
+# networks trained briefly or not at all, run a few steps: silent layers expected
+@pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")
 def test_spiking_fashion_mnist(tmp_path, monkeypatch, capsys):
     args = ["--dataset", "fashion_mnist_sample", "--n-train", 128, "--n-test", 40]
     args += ["--epochs", 1, "--n-steps", 5, "--output-dir", tmp_path / "out"]
@@ -89,6 +91,8 @@ def test_keras_to_snn_defaults_are_the_documented_grid():
     assert args.synapses == [None, 0.02]
 
 
+# networks trained briefly or not at all, run a few steps: silent layers expected
+@pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")
 @pytest.mark.skipif(
     not have_fashion_mnist(),
     reason="needs Fashion-MNIST (apt-get install dataset-fashion-mnist; CI has it)",
@@ -174,6 +178,8 @@ def test_pretrained_reports_a_missing_network(registry, tmp_path, monkeypatch, c
     assert status == 1 and "No pretrained manifest" in err
 
 
+# networks trained briefly or not at all, run a few steps: silent layers expected
+@pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")
 @pytest.mark.skipif(not have_fashion_mnist(), reason="needs the full Fashion-MNIST")
 def test_low_latency_table(tmp_path, monkeypatch, capsys):
     from rateconv.models import reference_network

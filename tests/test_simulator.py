@@ -6,6 +6,7 @@ import rateconv
 from tests.helpers import conv_net, images
 
 
+@pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")  # tiny, quiet net
 @pytest.mark.parametrize("activation", ["relu", "softlif"])
 @pytest.mark.parametrize("synapse", [None, 0.005])
 def test_engines_agree(activation, synapse):
@@ -22,6 +23,7 @@ def test_engines_agree(activation, synapse):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")  # tiny, quiet net
 def test_chunking_and_minibatching_do_not_change_results():
     net = rateconv.convert(conv_net(), scale_firing_rates=50)
     x = images(7)
@@ -37,6 +39,7 @@ def test_chunking_and_minibatching_do_not_change_results():
         np.testing.assert_allclose(other.activity[name].rates, ref.activity[name].rates)
 
 
+@pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")  # tiny, quiet net
 def test_prefix_consistency():
     net = rateconv.convert(conv_net(), scale_firing_rates=20)
     x = images(20, seed=1)
@@ -102,6 +105,7 @@ def test_poisson_encoding_seeded_and_unbiased():
     np.testing.assert_array_equal(a, d)
 
 
+@pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")  # tiny, quiet net
 def test_poisson_engines_agree():
     net = rateconv.convert(conv_net(), scale_firing_rates=50)
     x = images()
@@ -111,6 +115,7 @@ def test_poisson_engines_agree():
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")  # tiny, quiet net
 def test_probe_synapse_filters_output():
     net = rateconv.convert(conv_net(), scale_firing_rates=50)
     x = images(3)
@@ -125,6 +130,7 @@ def test_probe_synapse_filters_output():
     )
 
 
+@pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")  # tiny, quiet net
 def test_probe_layers_and_counts():
     net = rateconv.convert(conv_net(), scale_firing_rates=50)
     x = images(5)
@@ -251,6 +257,7 @@ def test_bfloat16_needs_time_batched_engine():
         rateconv.Simulator(rateconv.convert(conv_net()), precision="float16")
 
 
+@pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")  # tiny, quiet net
 def test_mean_readout_classifies_from_the_running_mean():
     net = rateconv.convert(conv_net(), scale_firing_rates=50)
     sim = rateconv.Simulator(net)

@@ -287,7 +287,9 @@ def test_spiking_aware_model_wraps_activation_layers_and_strips_back():
         plain.predict(x, verbose=0), model.predict(x, verbose=0)
     )
     runs = [
-        rateconv.Simulator(rateconv.convert(m), progress=False).predict(x, n_steps=5)
+        rateconv.Simulator(
+            rateconv.convert(m), progress=False, warn_activity=False
+        ).predict(x, n_steps=5)
         for m in (model, aware, plain)
     ]
     np.testing.assert_array_equal(runs[0], runs[1])

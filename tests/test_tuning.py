@@ -1,5 +1,7 @@
 """Conversion for a step budget: rateconv.convert(model, calibration_data, n_steps)."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -47,10 +49,13 @@ def test_tuning_makes_a_silent_conversion_agree_with_keras(tuned):
     x = images(40, seed=7)
     keras_class = np.argmax(model.predict(x, verbose=0), -1)
     plain = rateconv.Simulator(rateconv.convert(model), progress=False)
-    plain_ev = plain.evaluate(x, keras_class, n_steps=8)
-    tuned_ev = rateconv.Simulator(result.network, progress=False).evaluate(
-        x, keras_class, n_steps=8
-    )
+    with pytest.warns(rateconv.ActivityWarning, match="'a1' and 'a2' are silent"):
+        plain_ev = plain.evaluate(x, keras_class, n_steps=8)
+    with warnings.catch_warnings():  # the remedy the warning names works
+        warnings.simplefilter("error", rateconv.ActivityWarning)
+        tuned_ev = rateconv.Simulator(result.network, progress=False).evaluate(
+            x, keras_class, n_steps=8
+        )
     # plainly converted, an activation of ~1 is ~1 Hz: nothing reaches the output
     assert max(plain_ev.firing_rates.values()) < 20
     assert tuned_ev.accuracy > plain_ev.accuracy + 0.3
@@ -79,6 +84,7 @@ def test_the_network_carries_its_readout_and_evaluate_uses_it(tuned):
     assert (net.probe_synapse is None) == np.array_equal(out_default, out_none)
 
 
+@pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")  # tiny, quiet net
 def test_predict_mean_readout_is_the_running_mean():
     net = rateconv.convert(conv_net(), scale_firing_rates=50)
     sim = rateconv.Simulator(net, progress=False)

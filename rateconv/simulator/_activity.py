@@ -17,7 +17,10 @@ warns (`ActivityWarning`, a ``UserWarning``) about layers that are
   is no longer sparse, which is the point of spiking.  Either way the scale is too
   large.  "Most" rather than "any": a few neurons at the top of a
   data-normalized layer fire one spike per step by design
-  (`rateconv.normalize` puts the 99.9th percentile there).
+  (`rateconv.normalize` puts the 99.9th percentile there).  Judged from
+  `SATURATED_MIN_STEPS` steps on: in fewer, a spike count cannot tell one
+  spike per step from less (in one step every neuron that spikes at all
+  fires one spike per step, and a start at half threshold adds half a spike).
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ saturated."""
 
 SATURATED_FRACTION = 0.5
 """Fraction of a layer's active neurons that must be saturated to warn."""
+
+SATURATED_MIN_STEPS = 10
+"""Shortest run judged for saturation: a neuron firing at least once per step
+over 10 steps fires at 0.9 spikes per step or more whatever its initial
+voltage (under one threshold, so under one spike of head start)."""
 
 OFF = "Simulator(..., warn_activity=False) turns these warnings off"
 
@@ -63,7 +71,8 @@ def layer_findings(counts, n_samples, n_steps):
         Layers under one spike per sample, with their spikes per sample.
     saturated : list of (str, float)
         Saturated layers, with the fraction of their active neurons that fire
-        at least `SATURATED_RATE` spikes per step.
+        at least `SATURATED_RATE` spikes per step (none under
+        `SATURATED_MIN_STEPS` steps).
     """
     silent, saturated = [], []
     if not n_samples:
@@ -73,6 +82,8 @@ def layer_findings(counts, n_samples, n_steps):
         per_sample = float(c.sum()) / n_samples
         if per_sample < 1:
             silent.append((name, per_sample))
+            continue
+        if n_steps < SATURATED_MIN_STEPS:
             continue
         per_step = c / (n_samples * n_steps)
         active = np.count_nonzero(per_step > 0)
@@ -117,15 +128,16 @@ def warn_activity(counts, n_counted, n_steps, *, n_samples=None, stacklevel=3):
     n_samples = n_counted if n_samples is None else n_samples
     silent, saturated = layer_findings(counts, n_counted, n_steps)
     counted = _counted(n_counted, n_samples)
+    steps = f"{n_steps} step{'s' if n_steps != 1 else ''}"
     if silent:
         figures = ", ".join(f"'{n}' {s:.2g}" for n, s in silent)
         them = "it" if len(silent) == 1 else "them"
         warnings.warn(
             f"Spiking {_names(silent)} silent: under one spike per sample in "
-            f"the whole layer over {n_steps} steps ({figures} spikes per "
+            f"the whole layer over {steps} ({figures} spikes per "
             f"sample, {counted}). The layers after {them} get no input, so the "
             "output does not depend on the input. Raise the firing rates for "
-            f"{n_steps} steps: rateconv.convert(model, calibration_data="
+            f"{steps}: rateconv.convert(model, calibration_data="
             f"x_train[:1000], n_steps={n_steps}) chooses data-based scales for "
             f"the step budget, or raise convert's scale_firing_rates. {OFF}.",
             ActivityWarning,
@@ -135,7 +147,7 @@ def warn_activity(counts, n_counted, n_steps, *, n_samples=None, stacklevel=3):
         figures = ", ".join(f"'{n}' {f:.0%}" for n, f in saturated)
         warnings.warn(
             f"Spiking {_names(saturated)} saturated: most active neurons fire "
-            f"one spike per step or more over {n_steps} steps ({figures} of "
+            f"one spike per step or more over {steps} ({figures} of "
             f"the active neurons, {counted}), so their rates are clipped or no "
             "longer sparse. Use a smaller scale: a smaller scale_firing_rates "
             "in rateconv.convert, or rateconv.normalize(net, x_train[:1000], "

@@ -92,11 +92,11 @@ class Simulator:
         Warn (`rateconv.ActivityWarning`, a ``UserWarning``) after a spiking
         `predict` or `evaluate` where a spiking layer was silent (under one
         spike per sample in the whole layer) or saturated (most active neurons
-        at one spike per step or more), naming the layer and the remedy; see
-        `rateconv.simulator._activity`.  `evaluate` measures every sample;
-        `predict` counts the spikes of the first 16 samples of each minibatch
-        (about 1% of its time); ``False`` skips both.  Warning filters work
-        too (``warnings.filterwarnings("ignore",
+        at one spike per step or more, from 10 steps on), naming the layer and
+        the remedy (the rules: `rateconv.simulator._activity`).  `evaluate`
+        counts every sample's spikes; `predict` those of the first 16 samples
+        of each minibatch (about 1% of its time); ``False`` skips both.
+        Warning filters work too (``warnings.filterwarnings("ignore",
         category=rateconv.ActivityWarning)``).
     """
 
