@@ -8,7 +8,7 @@ before the warnings), on (the default), and counting every sample (what
 `evaluate` does), interleaved in one process so that machine load hits all
 three alike::
 
-    python examples/benchmarks/activity_count_cost.py [--activation relu]
+    python examples/benchmarks/activity_count_cost.py [--activation softlif]
         [--batch 200] [--n-steps 30] [--repeats 3]
 """
 
@@ -27,7 +27,7 @@ from rateconv.simulator._simulator import check_inputs
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--activation", default="relu")
+    parser.add_argument("--activation", default="softlif")
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--n-steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
