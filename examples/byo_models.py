@@ -19,8 +19,8 @@ would):
 ``--epochs`` (2) on the first ``--n-train`` (20,000) Fashion-MNIST training
 images and saves ``DIR/NAME.keras`` (batch norm with momentum 0.9: with
 Keras' default 0.99 the moving statistics of such a short run are still far
-from the data's, and the trained network scores about 10% in inference); `examples/bring_your_own.py` converts
-and evaluates them.
+from the data's, and the trained network scores about 10% in inference);
+`examples/bring_your_own.py` converts and evaluates them.
 """
 
 from __future__ import annotations
