@@ -238,16 +238,19 @@ def tune(
         net = _configure(base, rates, target, initial, reset, synapse, dt)
         with _quiet_tensorflow():
             raw = _raw_outputs(net, scored, n_steps, seed, dt)
+        config = {
+            "target": target,
+            "initial_state": initial,
+            "reset": reset,
+            "synapse": synapse,
+        }
         tried[key] = [
-            dict(
-                target=target,
-                initial_state=initial,
-                reset=reset,
-                synapse=synapse,
-                probe_synapse=probe,
-                readout=readout,
-                score=_score(net, raw, reference, probe, readout, dt),
-            )
+            {
+                **config,
+                "probe_synapse": probe,
+                "readout": readout,
+                "score": _score(net, raw, reference, probe, readout, dt),
+            }
             for probe, readout in PROBES
         ]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import rateconv
-from tests.converter_helpers import assert_rate_equals_predict
+from tests.helpers import assert_rate_equals_predict
 
 A = keras.applications
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import rateconv
 from rateconv import neurons
-from tests.converter_helpers import assert_rate_equals_predict, inputs_for, randomize
+from tests.helpers import assert_rate_equals_predict, inputs_for, randomize
 
 L = keras.layers
 

@@ -8,6 +8,7 @@ import pytest
 
 import rateconv
 from rateconv import converter
+from rateconv.calibration import rate_activations
 from tests.helpers import conv_net, images
 
 
@@ -151,3 +152,45 @@ def test_convert_options_rebuild_the_tuned_network(tuned):
     a = rateconv.Simulator(result.network, progress=False).predict(x, n_steps=8)
     b = rateconv.Simulator(again, progress=False).predict(x, n_steps=8)
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_relu_and_soft_lif_network_is_tuned_per_layer():
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(
+                4, 3, bias_initializer=keras.initializers.Constant(0.3)
+            ),
+            keras.layers.ReLU(name="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(12, bias_initializer=keras.initializers.Constant(0.2)),
+            rateconv.SoftLIF(amplitude=0.01, max_rate=200, name="lif"),
+            keras.layers.Dense(5),
+        ]
+    )
+    x_cal = images(48, seed=11)
+    result = rateconv.tune(model, x_cal, n_steps=10, max_scored=48)
+    net = result.network
+    assert isinstance(net["relu"].spiking_neuron, rateconv.SpikingRectifiedLinear)
+    assert isinstance(net["lif"].spiking_neuron, rateconv.LIF)
+    assert set(result.options["scales"]) == {"relu", "lif"}
+    # each layer's 99.9th percentile rate becomes its target spikes per step;
+    # the LIF layer fires at most one spike per step, so its target is capped
+    base = rateconv.convert(model)
+    targets = {
+        "relu": result.options["target"],
+        "lif": min(result.options["target"], 1),
+    }
+    for name, target in targets.items():
+        hz = (
+            rate_activations(base, x_cal, [name])[name]
+            / base[name].rate_neuron.amplitude
+        )
+        p = np.percentile(hz[hz > 0], 99.9)
+        k = result.options["scales"][name]
+        assert k * p * rateconv.DT == pytest.approx(target, rel=1e-5)
+    x = images(8, seed=12)
+    rate = rateconv.Simulator(net, progress=False).predict(x, mode="rate")
+    np.testing.assert_allclose(rate, model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+    assert result.agreement >= 0.7

@@ -79,7 +79,7 @@ def load_model(spec):
     )
 
 
-def conversion(spec, flags):
+def conversion(spec, flags, *, tune=False):
     """`convert` options: a pretrained network's own, then the explicit `flags`.
 
     Parameters
@@ -88,9 +88,12 @@ def conversion(spec, flags):
         The model as named on the command line.
     flags : dict
         The conversion flags given on the command line (`_options.given`).
+    tune : bool
+        ``--tune``: the conversion is searched anew, so a pretrained
+        network's stored options do not apply (explicit flags still do).
     """
     options = {}
-    if spec in available():
+    if spec in available() and not tune:
         options.update(conversion_options(spec))
     options.update(flags)
     return options
@@ -214,6 +217,17 @@ def calibration_images(dataset, data_dir, n):
     rng = np.random.default_rng(0)
     pick = rng.choice(len(x_train), n, replace=False)
     return prepare_images(x_train[np.sort(pick)])
+
+
+def report(result, n_steps):
+    """What ``--tune`` chose (if it ran) and the error table of `result`."""
+    lines = []
+    if result.tuning is not None:
+        lines.append(f"  tuned for {n_steps} steps: {tuning_text(result.tuning)}")
+    table = error_table(
+        result.spiking, result.rate.error, result.probe_synapse, result.readout
+    )
+    return "\n".join([*lines, table])
 
 
 def describe_probe(probe_synapse):

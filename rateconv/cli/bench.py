@@ -17,8 +17,8 @@ from rateconv.cli._options import (
     positive_float,
     positive_int,
 )
-from rateconv.converter import convert
 from rateconv.models import prepare_images
+from rateconv.tuning import convert
 
 
 def add_parser(subparsers):
@@ -33,9 +33,7 @@ def add_parser(subparsers):
     p.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[1, 32, 200])
     add_option(p, "n_steps", nargs="+", default=[10, 30, 100])
     add_options(p, ("synapse", "precision"))
-    add_option(
-        p, "probe_synapse", default=0.1, help="lowpass on the output probe, s"
-    )
+    add_option(p, "probe_synapse", default=0.1, help="lowpass on the output probe, s")
     p.add_argument(
         "--min-seconds",
         type=positive_float,

@@ -7,11 +7,10 @@ from rateconv.cli._common import (
     RunSettings,
     UsageError,
     conversion,
-    error_table,
     load_data,
+    report,
     run_evaluation,
     save_plots,
-    tuning_text,
 )
 from rateconv.cli._options import (
     CONVERT_OPTIONS,
@@ -73,7 +72,7 @@ def cmd_demo(args):
     entry = read_manifest()[name]
     x, y = load_data(dataset, args.n_images, None)
     print(f"rateconv demo: pretrained '{name}' ({entry.get('description', '')})")
-    options = conversion(name, given(args, CONVERT_OPTIONS))
+    options = conversion(name, given(args, CONVERT_OPTIONS), tune=args.tune)
     result = run_evaluation(
         model,
         x,
@@ -87,13 +86,7 @@ def cmd_demo(args):
         f"converted to spiking LIF ({_describe(options)}), {args.n_steps} "
         f"steps of {1000 * result.dt:g} ms, on {len(x)} test images ({dataset})"
     )
-    if result.tuning is not None:
-        print(f"  tuned for {args.n_steps} steps: {tuning_text(result.tuning)}")
-    print(
-        error_table(
-            result.spiking, result.rate.error, result.probe_synapse, result.readout
-        )
-    )
+    print(report(result, args.n_steps))
     image_steps = len(x) * args.n_steps
     print(
         f"  simulated {image_steps} image-steps in {result.seconds:.1f} s "

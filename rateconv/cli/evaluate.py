@@ -10,13 +10,12 @@ from rateconv.cli._common import (
     RunSettings,
     conversion,
     describe_probe,
-    error_table,
     load_data,
     load_model,
+    report,
     run_evaluation,
     save_plots,
     tuning_json,
-    tuning_text,
 )
 from rateconv.cli._options import (
     CONVERT_OPTIONS,
@@ -40,7 +39,7 @@ def add_parser(subparsers):
 def cmd_evaluate(args):
     model = load_model(args.model)
     x, y = load_data(args.dataset, args.n_images, args.data_dir)
-    options = conversion(args.model, given(args, CONVERT_OPTIONS))
+    options = conversion(args.model, given(args, CONVERT_OPTIONS), tune=args.tune)
     result = run_evaluation(
         model,
         x,
@@ -70,13 +69,7 @@ def cmd_evaluate(args):
             f"{args.model} on {len(x)} images of {args.dataset}, {args.n_steps} steps "
             f"({result.seconds:.1f} s); convert options {options}"
         )
-        if result.tuning is not None:
-            print(f"  tuned for {args.n_steps} steps: {tuning_text(result.tuning)}")
-        print(
-            error_table(
-                result.spiking, result.rate.error, result.probe_synapse, result.readout
-            )
-        )
+        print(report(result, args.n_steps))
     if args.plot:
         names = datasets.FASHION_MNIST_CLASSES if "fashion" in args.dataset else None
         for p in save_plots(args.plot, x, y, result, names):

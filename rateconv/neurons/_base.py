@@ -195,3 +195,31 @@ class NeuronType:
             )
         others = tuple(ops.zeros(shape, dtype=dtype) for _ in self.state_names[1:])
         return (voltage, *others)
+
+
+class VoltageSpiking:
+    """Mixin of the spiking types whose state is one voltage, with a ``reset``.
+
+    A subclass (listed before its rate type, e.g. ``class
+    SpikingRectifiedLinear(VoltageSpiking, RectifiedLinear)``) declares the
+    dataclass field ``reset`` and ``_advance(j, voltage, dt) -> (output,
+    voltage)``, the step on the input current; the mixin checks ``reset``
+    and writes `step` once.
+    """
+
+    spiking = True
+    state_names = ("voltage",)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_reset(self.reset)
+
+    def step(self, x, state, dt=DT):
+        """One step: returns ``(output, new_state)``; state is a tuple."""
+        (voltage,) = state
+        out, voltage = self._advance(self.current(x), voltage, dt)
+        return out, (voltage,)
+
+    def _step_options(self, dt):
+        """The keywords every one-voltage step function takes."""
+        return {"dt": dt, "amplitude": self.amplitude, "reset": self.reset}

@@ -26,7 +26,7 @@ import dataclasses
 from keras import ops
 
 from rateconv._checks import check_int, check_positive
-from rateconv.neurons._base import DT, NeuronType, check_reset
+from rateconv.neurons._base import DT, NeuronType, VoltageSpiking
 
 
 def check_levels(levels):
@@ -173,7 +173,7 @@ class QuantizedReLURate(NeuronType):
 
 
 @dataclasses.dataclass(frozen=True)
-class SpikingQuantizedReLU(QuantizedReLURate):
+class SpikingQuantizedReLU(VoltageSpiking, QuantizedReLURate):
     """Integrate-and-fire neuron with threshold ``lambda``, one spike per step.
 
     See `qcfs_step`.  Converted from `QuantizedReLU` with the membrane
@@ -189,22 +189,6 @@ class SpikingQuantizedReLU(QuantizedReLURate):
 
     reset: str = "subtract"
 
-    spiking = True
-    state_names = ("voltage",)
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_reset(self.reset)
-
-    def step(self, x, state, dt=DT):
-        """One step: returns ``(output, new_state)``; state is a tuple."""
-        (voltage,) = state
-        out, voltage = qcfs_step(
-            self.current(x),
-            voltage,
-            threshold=self.threshold,
-            dt=dt,
-            amplitude=self.amplitude,
-            reset=self.reset,
-        )
-        return out, (voltage,)
+    def _advance(self, j, voltage, dt):
+        threshold = self.threshold
+        return qcfs_step(j, voltage, threshold=threshold, **self._step_options(dt))

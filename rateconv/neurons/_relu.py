@@ -20,7 +20,7 @@ import math
 from keras import ops
 
 from rateconv._checks import check_positive, check_range
-from rateconv.neurons._base import DT, NeuronType, check_reset
+from rateconv.neurons._base import DT, NeuronType, VoltageSpiking, check_reset
 
 
 def relu_rate(j, *, amplitude=1.0):
@@ -66,7 +66,7 @@ class RectifiedLinear(NeuronType):
 
 
 @dataclasses.dataclass(frozen=True)
-class SpikingRectifiedLinear(RectifiedLinear):
+class SpikingRectifiedLinear(VoltageSpiking, RectifiedLinear):
     """Integrate-and-fire neuron whose mean rate is ``max(J, 0) * amplitude``.
 
     State: ``voltage``.
@@ -80,24 +80,8 @@ class SpikingRectifiedLinear(RectifiedLinear):
 
     reset: str = "subtract"
 
-    spiking = True
-    state_names = ("voltage",)
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_reset(self.reset)
-
-    def step(self, x, state, dt=DT):
-        """One step: returns ``(output, new_state)``; state is a tuple."""
-        (voltage,) = state
-        out, voltage = if_step(
-            self.current(x),
-            voltage,
-            dt=dt,
-            amplitude=self.amplitude,
-            reset=self.reset,
-        )
-        return out, (voltage,)
+    def _advance(self, j, voltage, dt):
+        return if_step(j, voltage, **self._step_options(dt))
 
 
 # ---------------------------------------------------------------------------
@@ -290,7 +274,7 @@ class LeakyRectifiedLinear(RectifiedLinear):
 
 
 @dataclasses.dataclass(frozen=True)
-class SpikingLeakyRectifiedLinear(LeakyRectifiedLinear):
+class SpikingLeakyRectifiedLinear(VoltageSpiking, LeakyRectifiedLinear):
     """Leaky integrate-and-fire with signed spikes: see `leaky_if_step`.
 
     For a constant current the mean output is ``leaky(J) * amplitude``.
@@ -304,22 +288,6 @@ class SpikingLeakyRectifiedLinear(LeakyRectifiedLinear):
 
     reset: str = "subtract"
 
-    spiking = True
-    state_names = ("voltage",)
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_reset(self.reset)
-
-    def step(self, x, state, dt=DT):
-        """One step: returns ``(output, new_state)``; state is a tuple."""
-        (voltage,) = state
-        out, voltage = leaky_if_step(
-            self.current(x),
-            voltage,
-            negative_slope=self.negative_slope,
-            dt=dt,
-            amplitude=self.amplitude,
-            reset=self.reset,
-        )
-        return out, (voltage,)
+    def _advance(self, j, voltage, dt):
+        slope = self.negative_slope
+        return leaky_if_step(j, voltage, negative_slope=slope, **self._step_options(dt))
