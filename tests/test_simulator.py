@@ -285,3 +285,12 @@ def test_predict_without_spike_counting_gives_the_evaluate_outputs():
     ev = sim.evaluate(x, y, n_steps=7, return_outputs=True)
     np.testing.assert_array_equal(sim.predict(x, n_steps=7), ev.outputs)
     assert all(a.spike_count > 0 for a in ev.activity.values())
+
+
+def test_simulator_is_a_context_manager():
+    net = rateconv.convert(conv_net(), scale_firing_rates=50)
+    x = images(3)
+    with rateconv.Simulator(net, progress=False, warn_activity=False) as sim:
+        inside = sim.predict(x, n_steps=5)
+    # after the block the graphs are gone, and the simulator still works
+    np.testing.assert_array_equal(sim.predict(x, n_steps=5), inside)

@@ -142,6 +142,7 @@ class Simulator:
         options = dict(
             dt=dt, precision=precision, max_chunk_elements=self.max_chunk_elements
         )
+        self._engine_options = options
         self._engine = engine_cls(network, **options)
         self._rate_engine = RateEngine(network, **{**options, "precision": "float32"})
 
@@ -178,6 +179,22 @@ class Simulator:
             seed=int(seed),
             probe_layers=probe_layers,
             **extra,
+        )
+
+    # NengoDL habit: ``with Simulator(net) as sim: ...`` frees the compiled
+    # graphs at the end of the block
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self):
+        """Drop the compiled graphs; the simulator compiles again if used."""
+        self._engine = type(self._engine)(self.network, **self._engine_options)
+        self._rate_engine = RateEngine(
+            self.network, **{**self._engine_options, "precision": "float32"}
         )
 
     def _readout(self, readout):
