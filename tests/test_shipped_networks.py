@@ -44,3 +44,20 @@ def test_spiking_aware_network_keeps_its_accuracy_in_10_steps(sample):
     rate = sim.evaluate(x, y, mode="rate")
     spiking = sim.evaluate(x, y, n_steps=10)
     assert spiking.error <= rate.error + 0.015
+
+
+@pytest.mark.parametrize("name", pretrained.available())
+def test_manifest_options_are_the_tuned_ones_and_reproduce_its_error(name, sample):
+    """The stored options came from rateconv.tune and give the recorded error."""
+    entry = pretrained.read_manifest()[name]
+    tuned = entry["tuned"]
+    assert f"tune_pretrained.py {name}" in tuned["command"]
+    n_steps = tuned["n_steps"]
+    options = pretrained.conversion_options(name)
+    net = rateconv.convert(pretrained.load_pretrained(name), **options)
+    # the network carries the tuned readout, used by evaluate's defaults
+    assert net.readout == options["readout"]
+    x, y = sample
+    spiking = rateconv.Simulator(net, progress=False).evaluate(x, y, n_steps=n_steps)
+    # the manifest's error is on the 10,000 test images: sampling noise only
+    assert abs(spiking.error - entry["spiking"][f"error_at_{n_steps}_steps"]) < 0.04
