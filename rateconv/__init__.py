@@ -8,6 +8,7 @@ import os
 # TensorFlow's C++ start-up chatter is noise to users (override by setting it)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from rateconv._version import __version__
 from rateconv.calibration import calibrate, normalize
 from rateconv.converter import (
     Converter,
@@ -44,5 +45,3 @@ from rateconv.spiking_aware import (
 )
 from rateconv.synapses import Alpha, Lowpass
 from rateconv.tuning import TuningResult, convert, tune
-
-__version__ = "0.1.0"

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+import rateconv
 from rateconv import datasets
 from rateconv.cli import main
 from rateconv.pretrained import PRETRAINED_DIR_ENV, register_pretrained
@@ -326,3 +327,19 @@ def test_evaluate_tune_reports_what_it_chose(
     result = json.loads(out)
     assert result["tuning"]["initial_state"] == "zero"
     assert result["readout"] == "last"
+
+
+def test_version_and_reproducible_json_report(tiny_model_path, capsys):
+    status, out, _ = run(["--version"], capsys)
+    assert status == 0 and out.strip() == f"rateconv {rateconv.__version__}"
+    status, out, _ = run(evaluate_args(tiny_model_path, "--json"), capsys)
+    result = json.loads(out)
+    assert result["versions"]["rateconv"] == rateconv.__version__
+    assert result["versions"]["keras"] == keras.__version__
+    assert {"tensorflow", "numpy"} <= set(result["versions"])
+    # every setting, defaults included
+    settings = result["settings"]
+    assert settings["n_steps"] == 5 and settings["precision"] == "float32"
+    assert settings["minibatch_size"] is None and settings["tune"] is False
+    assert settings["probe_synapse"] == "default" and settings["readout"] == "default"
+    assert result["data_dir"] is None

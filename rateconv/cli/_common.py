@@ -6,6 +6,7 @@ returns data; the verbs print.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import zipfile
@@ -16,6 +17,7 @@ import keras
 import numpy as np
 
 from rateconv import datasets
+from rateconv._version import __version__
 from rateconv.calibration import calibrate, normalize
 from rateconv.metrics import Evaluation
 from rateconv.models import prepare_images
@@ -228,6 +230,25 @@ def report(result, n_steps):
         result.spiking, result.rate.error, result.probe_synapse, result.readout
     )
     return "\n".join([*lines, table])
+
+
+def versions():
+    """The versions that shape a run's figures, for reports."""
+    import tensorflow as tf
+
+    return {
+        "rateconv": __version__,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def settings_json(settings):
+    """Every run setting, defaults included, JSON-serializable."""
+    out = dataclasses.asdict(settings)
+    out["probe_synapse"] = describe_probe(out["probe_synapse"])
+    return out
 
 
 def describe_probe(probe_synapse):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from rateconv._version import __version__
 from rateconv.cli._common import UsageError, one_line
 from rateconv.cli._options import ArgumentParser
 from rateconv.cli.bench import add_parser as add_bench
@@ -22,6 +23,9 @@ def build_parser():
         prog="rateconv",
         description="Convert trained Keras networks to spiking networks and "
         "evaluate them.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"rateconv {__version__}"
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add_parser in VERBS:

@@ -15,7 +15,9 @@ from rateconv.cli._common import (
     report,
     run_evaluation,
     save_plots,
+    settings_json,
     tuning_json,
+    versions,
 )
 from rateconv.cli._options import (
     CONVERT_OPTIONS,
@@ -40,12 +42,13 @@ def cmd_evaluate(args):
     model = load_model(args.model)
     x, y = load_data(args.dataset, args.n_images, args.data_dir)
     options = conversion(args.model, given(args, CONVERT_OPTIONS), tune=args.tune)
+    settings = RunSettings.from_args(args)
     result = run_evaluation(
         model,
         x,
         y,
         options,
-        RunSettings.from_args(args),
+        settings,
         dataset=args.dataset,
         data_dir=args.data_dir,
         return_outputs=args.plot is not None,
@@ -54,7 +57,10 @@ def cmd_evaluate(args):
         out = {
             "model": args.model,
             "dataset": args.dataset,
+            "data_dir": args.data_dir,
             "n_images": len(x),
+            "versions": versions(),
+            "settings": settings_json(settings),
             "convert": options,
             "probe_synapse": describe_probe(result.probe_synapse),
             "readout": result.readout,
@@ -68,6 +74,11 @@ def cmd_evaluate(args):
         print(
             f"{args.model} on {len(x)} images of {args.dataset}, {args.n_steps} steps "
             f"({result.seconds:.1f} s); convert options {options}"
+        )
+        v = versions()
+        print(
+            f"  rateconv {v['rateconv']}, Keras {v['keras']}, TensorFlow "
+            f"{v['tensorflow']}; settings {settings_json(settings)}"
         )
         print(report(result, args.n_steps))
     if args.plot:
