@@ -226,8 +226,9 @@ class ErrorCounter:
 
     Parameters
     ----------
-    labels : numpy.ndarray, shape (n_samples,)
-        True class indices.
+    labels : numpy.ndarray, shape (n_samples,), or None
+        True class indices; None when each minibatch brings its own (a
+        stream of batches).
     population_size : int
         Output neurons per class (see `class_scores`).
     readout : {"last", "mean"}
@@ -238,26 +239,31 @@ class ErrorCounter:
         spiking outputs only.
     """
 
-    def __init__(self, labels, *, population_size=1, readout="last", spiking=True):
+    def __init__(self, labels=None, *, population_size=1, readout="last", spiking=True):
         self.labels = labels
         self.population_size = population_size
         self.readout = readout
         self.spiking = spiking
         self._wrong = []
+        self.n_samples = 0
 
-    def add(self, outputs, start, n_valid):
-        """Score ``outputs`` (one minibatch) of samples ``start..start+n_valid``."""
+    def add(self, outputs, start, n_valid, labels=None):
+        """Score ``outputs`` (one minibatch) of samples ``start..start+n_valid``.
+
+        ``labels`` are the minibatch's own (default: ``self.labels`` there).
+        """
         outputs = np.asarray(outputs)
         if self.readout == "mean" and self.spiking:
             outputs = running_mean(outputs)
+        if labels is None:
+            labels = self.labels[start : start + n_valid]
         errs = classification_errors(
-            outputs,
-            self.labels[start : start + n_valid],
-            population_size=self.population_size,
+            outputs, labels, population_size=self.population_size
         )
         self._wrong.append(np.atleast_1d(errs) * n_valid)
+        self.n_samples += n_valid
 
     @property
     def errors(self):
         """Error fraction at each step (one value in rate mode)."""
-        return np.sum(self._wrong, axis=0) / len(self.labels)
+        return np.sum(self._wrong, axis=0) / self.n_samples

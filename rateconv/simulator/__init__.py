@@ -25,13 +25,13 @@ from rateconv.simulator._engines import (
     engine_names,
     register_engine,
 )
+from rateconv.simulator._inputs import Minibatch, Source, as_source
 from rateconv.simulator._rate import RateEngine, forward_graph
 from rateconv.simulator._run import (
     COUNT_MODES,
     ENCODINGS,
     MODES,
     SAMPLED_ROWS,
-    Minibatch,
     RunResult,
     RunSpec,
     run_minibatches,
@@ -58,8 +58,10 @@ __all__ = [
     "RunResult",
     "RunSpec",
     "Simulator",
+    "Source",
     "StepEngine",
     "TimeBatchedEngine",
+    "as_source",
     "engine_class",
     "engine_names",
     "forward_graph",

@@ -11,10 +11,8 @@ engine draws the same random numbers for the same sample and step.
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -53,6 +51,10 @@ class RunSpec:
         is carried in the neuron loop, which is bound by memory traffic, so a
         few rows cost about 1% where every row costs 10-20%), or none.
         ``True`` and ``False`` mean ``"all"`` and None.
+    time_varying : tuple of str
+        Inputs given at every step, shape ``(batch, n_steps, *input_shape)``
+        in the minibatch (step ``t`` reads ``x[:, t]``); the others hold
+        still (or are rate coded).
     """
 
     n_steps: int = 30
@@ -62,6 +64,7 @@ class RunSpec:
     seed: int = 0
     probe_layers: tuple = ()
     count_spikes: str | None = "all"
+    time_varying: tuple = ()
 
     def __post_init__(self):
         if isinstance(self.count_spikes, bool):  # the former flag
@@ -91,37 +94,6 @@ class RunSpec:
         there share the graph.
         """
         return dataclasses.replace(self, n_steps=n_steps, seed=0)
-
-
-@dataclasses.dataclass(frozen=True)
-class Minibatch:
-    """One fixed-size minibatch: inputs padded to ``size`` samples.
-
-    Attributes
-    ----------
-    inputs : list of numpy.ndarray
-        One array per network input, each ``size`` samples.
-    start : int
-        Index of the first sample in the whole run (seeds the random draws,
-        so results do not depend on the minibatch layout beyond it).
-    n_valid : int
-        Real samples; the rest is padding.
-    """
-
-    inputs: list
-    start: int
-    n_valid: int
-
-    @property
-    def size(self):
-        return len(self.inputs[0])
-
-    @property
-    def mask(self):
-        """1 for real samples, 0 for padding (float32, shape ``(size,)``)."""
-        mask = np.zeros(self.size, np.float32)
-        mask[: self.n_valid] = 1
-        return mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,66 +166,99 @@ class TimeMajorCollector:
 
 
 def run_minibatches(
-    engine, xs, spec, *, minibatch_size, progress, on_batch=None, keep_outputs=True
+    engine,
+    source,
+    spec,
+    *,
+    minibatch_size,
+    progress,
+    on_batch=None,
+    keep_outputs=True,
+    description=None,
 ):
-    """Run ``engine`` over ``xs`` minibatch by minibatch; returns a RunResult.
+    """Run ``engine`` over ``source`` minibatch by minibatch; returns a RunResult.
 
     Parameters
     ----------
     engine : Engine
         Has ``run_batch(minibatch, spec) -> RunResult``.
-    xs : list of numpy.ndarray
-        Checked inputs, one per network input.
+    source : Source
+        The samples (`as_source`): arrays or a stream of batches.
     spec : RunSpec
     minibatch_size : int or None
         Samples per minibatch (None: up to 200).
     progress : bool or None
-        Show a progress bar; None when standard output is a terminal.
+        Show a progress bar (tqdm: a terminal, a notebook or a log); None
+        shows it when the run has more than one minibatch.
     on_batch : callable or None
-        ``on_batch(outputs, start, n_valid)`` for each minibatch, e.g. to
-        score it without keeping every output.
+        ``on_batch(outputs, minibatch)`` for each minibatch (outputs without
+        the padding), e.g. to score it without keeping every output.
     keep_outputs : bool
         Keep the outputs in the result.
+    description : str or None
+        The progress bar's label.
     """
-    n = len(xs[0])
-    size = min(minibatch_size or DEFAULT_MINIBATCH, n)
-    n_batches = math.ceil(n / size)
-    show = progress if progress is not None else sys.stdout.isatty()
-    bar = (
-        keras.utils.Progbar(n_batches, unit_name="batch")
-        if show and n_batches > 1
-        else None
-    )
+    n = source.n_samples
+    size = minibatch_size or DEFAULT_MINIBATCH
+    if n is not None:
+        size = min(size, n)
+    bar = _progress_bar(progress, n, size, description or _describe(spec))
     outputs = [[] for _ in engine.network.outputs]
     layers = {name: [] for name in spec.probe_layers}
     counts, n_counted = {}, 0
-    for b in range(n_batches):
-        start = b * size
-        chunk = [a[start : start + size] for a in xs]
-        valid = len(chunk[0])
-        if valid < size:  # pad to a fixed size so compiled graphs are reused
-            chunk = [
-                np.concatenate([a, np.zeros((size - valid,) + a.shape[1:], a.dtype)])
-                for a in chunk
-            ]
-        result = engine.run_batch(Minibatch(chunk, start, valid), spec).valid(valid)
-        if on_batch is not None:
-            on_batch(result.outputs, start, valid)
-        if keep_outputs:
-            for i, o in enumerate(result.outputs):
-                outputs[i].append(o)
-        for name in spec.probe_layers:
-            layers[name].append(result.layers[name])
-        for name, c in result.counts.items():
-            counts[name] = counts.get(name, 0) + c
-        n_counted += spec.counted(valid)
+    try:
+        for minibatch in source.minibatches(size):
+            valid = minibatch.n_valid
+            result = engine.run_batch(minibatch, spec).valid(valid)
+            if on_batch is not None:
+                on_batch(result.outputs, minibatch)
+            if keep_outputs:
+                for i, o in enumerate(result.outputs):
+                    outputs[i].append(o)
+            for name in spec.probe_layers:
+                layers[name].append(result.layers[name])
+            for name, c in result.counts.items():
+                counts[name] = counts.get(name, 0) + c
+            n_counted += spec.counted(valid)
+            if bar is not None:
+                bar.update(valid)
+    finally:
         if bar is not None:
-            bar.update(b + 1)
+            bar.close()
     return RunResult(
         outputs=[np.concatenate(o) for o in outputs] if keep_outputs else None,
         layers={k: np.concatenate(v) for k, v in layers.items()},
         counts=counts,
         n_counted=n_counted if counts else 0,
+    )
+
+
+def _describe(spec):
+    if spec.mode == "rate":
+        return "rate mode"
+    return f"spiking, {spec.n_steps} steps"
+
+
+def _progress_bar(progress, n_samples, size, description):
+    """A tqdm bar over samples, or None.
+
+    ``tqdm.auto`` draws a widget in a notebook and a text bar elsewhere;
+    away from a terminal (a log file, CI) it redraws every 10 s, not every
+    update, so logs stay short.
+    """
+    if progress is False or (
+        progress is None and n_samples is not None and n_samples <= size
+    ):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=n_samples,
+        desc=description,
+        unit="image",
+        mininterval=0.1 if sys.stderr.isatty() else 10.0,
+        leave=True,
+        dynamic_ncols=True,
     )
 
 
@@ -334,23 +339,34 @@ def probe_states(network, probe_synapse, size):
     ]
 
 
-def poisson_spikes(x, t0, n_steps, seed, batch_start):
+def poisson_spikes(x, t0, n_steps, seed, batch_start, time_major=False):
     """Bernoulli spikes of probability ``x``, time-major, for steps t0.. .
 
-    The draw at step ``t`` depends on ``seed``, ``batch_start`` and ``t`` only,
-    so it is the same however the run is cut into chunks.
+    ``x`` holds still (shape ``(batch, ...)``) or, with ``time_major``, gives
+    each step's probability (shape ``(n_steps, batch, ...)``).  The draw at
+    step ``t`` depends on ``seed``, ``batch_start`` and ``t`` only, so it is
+    the same however the run is cut into chunks, and a constant input tiled
+    over time spikes as the constant input does.
     """
     steps = []
     for t in range(n_steps):
+        xt = x[t] if time_major else x
         s = tf.stack(
             [
                 tf.cast(seed, tf.int64),
                 tf.cast(batch_start, tf.int64) * 1_000_003 + tf.cast(t0 + t, tf.int64),
             ]
         )
-        u = tf.random.stateless_uniform(tf.shape(x), seed=s)
-        steps.append(tf.cast(u < x, x.dtype))
+        u = tf.random.stateless_uniform(tf.shape(xt), seed=s)
+        steps.append(tf.cast(u < xt, xt.dtype))
     return tf.stack(steps)
+
+
+def time_slice(array, t0, n_steps):
+    """Steps ``t0..t0+n_steps`` of a batch-first time-varying input, time-major."""
+    return tf.constant(
+        np.ascontiguousarray(np.moveaxis(array[:, t0 : t0 + n_steps], 1, 0))
+    )
 
 
 def apply_op(op, values):

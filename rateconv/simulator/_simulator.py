@@ -8,7 +8,6 @@ results (`evaluate`).  Rate mode always runs the rate engine.
 from __future__ import annotations
 
 import keras
-import numpy as np
 
 from rateconv import _checks, metrics
 from rateconv.converter import convert
@@ -16,6 +15,7 @@ from rateconv.network import SpikingNetwork
 from rateconv.neurons import DT
 from rateconv.simulator._activity import warn_activity
 from rateconv.simulator._engines import engine_class, engine_names
+from rateconv.simulator._inputs import as_source
 from rateconv.simulator._rate import RateEngine
 from rateconv.simulator._run import ENCODINGS, MODES, RunSpec, run_minibatches
 from rateconv.synapses import as_synapse
@@ -23,42 +23,66 @@ from rateconv.synapses import as_synapse
 PRECISIONS = ("float32", "bfloat16")
 
 
-def check_inputs(net, x):
-    """``x`` as a list of float32 arrays, one per input of ``net``, checked."""
-    xs = list(x) if isinstance(x, (list, tuple)) else [x]
-    if len(xs) != len(net.inputs):
+def source_and_steps(network, x, y=None, *, labels=None, n_steps, mode, input_encoding):
+    """The `Source` of ``x`` and the checked ``n_steps`` (None: from ``x``)."""
+    _checks.check_choice("mode", mode, MODES)
+    _checks.check_choice("input_encoding", input_encoding, ENCODINGS)
+    source = as_source(
+        network,
+        x,
+        y,
+        labels=labels,
+        check=_poisson_range if input_encoding == "poisson" else None,
+    )
+    if source.time_varying:
+        if mode == "rate":
+            raise ValueError(
+                f"Inputs {list(source.time_varying)} have a time axis, shape "
+                "(n_samples, n_steps, ...), and rate mode has no time; pass "
+                "(n_samples, *input_shape) for rate mode, or mode='spiking'."
+            )
+        if n_steps is None:
+            n_steps = source.time_steps
+        elif n_steps != source.time_steps:
+            raise ValueError(
+                f"n_steps={n_steps!r} but the time-varying inputs "
+                f"{list(source.time_varying)} hold {source.time_steps} steps; "
+                "pass n_steps=None (or the same number) to run them all."
+            )
+    n_steps = _checks.check_int("n_steps", 30 if n_steps is None else n_steps)
+    return source, n_steps
+
+
+def label_check(network, output, population_size):
+    """``labels(y, n)``: class indices of one batch's labels, checked against
+    the classes of network output ``output``."""
+    outputs = network.outputs
+    if not (isinstance(output, int) and 0 <= output < len(outputs)):
         raise ValueError(
-            f"The network has {len(net.inputs)} input(s) {net.inputs}; "
-            f"received {len(xs)} array(s). Pass a list with one array per input."
+            f"output must index one of the network's {len(outputs)} "
+            f"output(s) {outputs}. Received: output={output!r}"
         )
-    out = []
-    for name, shape, arr in zip(net.inputs, net.input_shapes, xs):
-        arr = np.asarray(arr)
-        if not np.issubdtype(arr.dtype, np.number):
-            raise ValueError(
-                f"x for input '{name}' must be numeric. Received dtype {arr.dtype}"
-            )
-        arr = arr.astype(np.float32)
-        if arr.shape[1:] != tuple(shape) or arr.ndim != len(shape) + 1:
-            raise ValueError(
-                f"x for input '{name}' must have shape (n_samples, "
-                f"{', '.join(str(d) for d in shape)}). Received: shape {arr.shape}"
-            )
-        if len(arr) == 0:
-            raise ValueError(f"x for input '{name}' is empty.")
-        if not np.all(np.isfinite(arr)):
-            bad = int(np.sum(~np.isfinite(arr)))
-            raise ValueError(
-                f"x for input '{name}' contains {bad} NaN or inf value(s); "
-                "clean or impute the data before simulating."
-            )
-        out.append(arr)
-    if len({len(a) for a in out}) > 1:
+    n_out = network[outputs[output]].output_shape[-1]
+    if not (isinstance(population_size, int) and population_size >= 1) or (
+        n_out % population_size
+    ):
         raise ValueError(
-            "All inputs need the same number of samples. "
-            f"Received: {[len(a) for a in out]}"
+            f"population_size must divide the number of outputs ({n_out}). "
+            f"Received: population_size={population_size!r}"
         )
-    return out
+    n_classes = n_out // population_size
+
+    def labels(y, n):
+        if y is None:
+            raise ValueError(
+                "evaluate needs labels: y for array data, or a dataset or "
+                "generator of (x, y) batches."
+            )
+        return metrics.check_labels(
+            metrics._as_labels(y, n), n_classes, population_size=population_size
+        )
+
+    return labels
 
 
 class Simulator:
@@ -74,7 +98,9 @@ class Simulator:
     minibatch_size : int or None
         Samples simulated at once (default: up to 200).  Memory grows with it.
     progress : bool or None
-        Show a progress bar; None shows it when standard output is a terminal.
+        Show a progress bar (tqdm: in a terminal, a notebook or a log), labelled
+        with the mode and steps and counting images; None shows it for runs of
+        more than one minibatch, False never.
     engine : str
         ``"time_batched"`` (default: linear work batched over chunks of steps,
         neurons in XLA loops) or ``"step"`` (the reference, one whole network
@@ -146,20 +172,10 @@ class Simulator:
         self._engine = engine_cls(network, **options)
         self._rate_engine = RateEngine(network, **{**options, "precision": "float32"})
 
-    def _spec(self, xs, n_steps, mode, probe_synapse, input_encoding, seed, **extra):
+    def _spec(
+        self, source, n_steps, mode, probe_synapse, input_encoding, seed, **extra
+    ):
         """Check the run arguments; returns the `RunSpec`."""
-        _checks.check_choice("mode", mode, MODES)
-        n_steps = _checks.check_int("n_steps", n_steps)
-        _checks.check_choice("input_encoding", input_encoding, ENCODINGS)
-        if input_encoding == "poisson":
-            for a in xs:
-                if a.min() < 0 or a.max() > 1:
-                    raise ValueError(
-                        "input_encoding='poisson' needs inputs in [0, 1] (the spike "
-                        "probability per step). Received values in "
-                        f"[{a.min():g}, {a.max():g}]; "
-                        "scale the data (e.g. images / 255)."
-                    )
         probe_layers = tuple(extra.pop("probe_layers", None) or ())
         unknown = [n for n in probe_layers if n not in self.network.by_name]
         if unknown:
@@ -178,6 +194,7 @@ class Simulator:
             input_encoding=input_encoding,
             seed=int(seed),
             probe_layers=probe_layers,
+            time_varying=source.time_varying,
             **extra,
         )
 
@@ -201,11 +218,11 @@ class Simulator:
         _checks.check_choice("readout", readout, ("last", "mean", "default"))
         return self.network.readout if readout == "default" else readout
 
-    def _run(self, xs, spec, **driver_options):
+    def _run(self, source, spec, **driver_options):
         engine = self._rate_engine if spec.mode == "rate" else self._engine
         return run_minibatches(
             engine,
-            xs,
+            source,
             spec,
             minibatch_size=self.minibatch_size,
             progress=self.progress,
@@ -218,7 +235,7 @@ class Simulator:
         self,
         x,
         *,
-        n_steps=30,
+        n_steps=None,
         mode="spiking",
         probe_synapse="default",
         input_encoding="constant",
@@ -230,11 +247,17 @@ class Simulator:
 
         Parameters
         ----------
-        x : array or list of arrays, shape (n_samples, *input_shape)
-            One array per network input, presented at every step
-            (``input_encoding="constant"``) or rate coded.
-        n_steps : int
-            Timesteps to simulate (spiking mode).
+        x : array, list or dict of arrays, tf.data.Dataset or generator
+            One array per network input (a list in order, or a dict keyed by
+            input name), shape ``(n_samples, *input_shape)``: presented at
+            every step (``input_encoding="constant"``) or rate coded; shape
+            ``(n_samples, n_steps, *input_shape)``: a time-varying input, step
+            ``t`` seeing ``x[:, t]`` (spiking mode; NengoDL's form).  A
+            ``tf.data.Dataset``, generator or iterator of batches (``x`` or
+            ``(x, y)`` each, as Keras takes them) is read batch by batch.
+        n_steps : int or None
+            Timesteps to simulate (spiking mode).  None: the time axis of
+            time-varying inputs, else 30.
         mode : {"spiking", "rate"}
             Spiking neurons over time, or each neuron replaced by its rate
             function (no time axis; equals the Keras model's ``predict``).
@@ -246,7 +269,8 @@ class Simulator:
         input_encoding : {"constant", "poisson"}
             ``"poisson"``: each input value in [0, 1] is the probability of a
             unit spike at each step (Bernoulli rate coding, as snnTorch's
-            ``spikegen.rate``), seeded by ``seed``.
+            ``spikegen.rate``; of a time-varying input, at that step), seeded
+            by ``seed``.
         seed : int
             Seed of the input encoding and of random initial voltages
             (``initial_state="uniform"`` in `rateconv.convert`).
@@ -265,9 +289,11 @@ class Simulator:
             several.  With ``probe_layers``, a tuple ``(outputs, {layer: array of
             shape (n_samples, n_steps, *layer_shape)})``.
         """
-        xs = check_inputs(self.network, x)
+        source, n_steps = source_and_steps(
+            self.network, x, n_steps=n_steps, mode=mode, input_encoding=input_encoding
+        )
         spec = self._spec(
-            xs,
+            source,
             n_steps,
             mode,
             probe_synapse,
@@ -277,8 +303,8 @@ class Simulator:
             count_spikes="sampled" if self.warn_activity else None,
         )
         readout = self._readout(readout)
-        result = self._run(xs, spec)
-        self._warn(result, spec, len(xs[0]))
+        result = self._run(source, spec)
+        self._warn(result, spec, sum(len(o) for o in result.outputs[:1]))
         outputs = result.outputs
         if readout == "mean" and mode == "spiking":
             outputs = [metrics.running_mean(o) for o in outputs]
@@ -290,9 +316,9 @@ class Simulator:
     def evaluate(
         self,
         x,
-        y,
+        y=None,
         *,
-        n_steps=30,
+        n_steps=None,
         mode="spiking",
         probe_synapse="default",
         input_encoding="constant",
@@ -308,8 +334,9 @@ class Simulator:
         ----------
         x, n_steps, mode, probe_synapse, input_encoding, seed
             As in `predict`.
-        y : array, shape (n_samples,)
-            True class indices (or one-hot labels).
+        y : array, shape (n_samples,), or None
+            True class indices (or one-hot labels); None when ``x`` is a
+            dataset or generator of ``(x, y)`` batches.
         population_size : int
             Output neurons per class: the prediction is the class whose group
             of ``population_size`` contiguous outputs has the most activity.
@@ -333,46 +360,40 @@ class Simulator:
             ``n_steps`` contains every shorter run as a prefix), ``activity`` of
             each spiking layer.
         """
-        xs = check_inputs(self.network, x)
-        labels = metrics._as_labels(y, len(xs[0]))  # fail fast, before any work
-        outputs = self.network.outputs
-        if not (isinstance(output, int) and 0 <= output < len(outputs)):
-            raise ValueError(
-                f"output must index one of the network's {len(outputs)} "
-                f"output(s) {outputs}. Received: output={output!r}"
-            )
-        n_out = self.network[outputs[output]].output_shape[-1]
-        if not (isinstance(population_size, int) and population_size >= 1) or (
-            n_out % population_size
-        ):
-            raise ValueError(
-                f"population_size must divide the number of outputs ({n_out}). "
-                f"Received: population_size={population_size!r}"
-            )
-        n_classes = n_out // population_size
-        metrics.check_labels(labels, n_classes, population_size=population_size)
+        labels = label_check(self.network, output, population_size)
+        source, n_steps = source_and_steps(
+            self.network,
+            x,
+            y,
+            labels=labels,
+            n_steps=n_steps,
+            mode=mode,
+            input_encoding=input_encoding,
+        )
         readout = self._readout(readout)
-        spec = self._spec(xs, n_steps, mode, probe_synapse, input_encoding, seed)
+        spec = self._spec(source, n_steps, mode, probe_synapse, input_encoding, seed)
         counter = metrics.ErrorCounter(
-            labels,
             population_size=population_size,
             readout=readout,
             spiking=mode == "spiking",
         )
         result = self._run(
-            xs,
+            source,
             spec,
-            on_batch=lambda outs, start, valid: counter.add(outs[output], start, valid),
+            on_batch=lambda outs, batch: counter.add(
+                outs[output], batch.start, batch.n_valid, batch.labels
+            ),
             keep_outputs=return_outputs,
         )
-        self._warn(result, spec, len(labels))
+        n = counter.n_samples
+        self._warn(result, spec, n)
         return metrics.Evaluation(
             error=float(counter.errors[-1]),
             errors=counter.errors,
-            n_samples=len(labels),
+            n_samples=n,
             n_steps=spec.n_steps if mode == "spiking" else 1,
             mode=mode,
-            activity=self._activity(result.counts, len(labels), spec.n_steps),
+            activity=self._activity(result.counts, n, spec.n_steps),
             outputs=result.outputs[output] if return_outputs else None,
         )
 
@@ -398,3 +419,13 @@ class Simulator:
                     rates=c.reshape(-1) / (n_samples * n_steps * self.dt),
                 )
         return activity
+
+
+def _poisson_range(xs, where):
+    for a in xs:
+        if a.min() < 0 or a.max() > 1:
+            raise ValueError(
+                "input_encoding='poisson' needs inputs in [0, 1] (the spike "
+                f"probability per step). Received values in [{a.min():g}, "
+                f"{a.max():g}] in {where}; scale the data (e.g. images / 255)."
+            )

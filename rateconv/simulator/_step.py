@@ -25,7 +25,12 @@ class StepEngine(Engine):
     def run_batch(self, minibatch, spec):
         net = self.network
         size = minibatch.size
-        inputs = {n: tf.constant(a) for n, a in zip(net.inputs, minibatch.inputs)}
+        varying = spec.time_varying
+        inputs = {
+            n: tf.constant(a)
+            for n, a in zip(net.inputs, minibatch.inputs)
+            if n not in varying
+        }
         states = _run.initial_states(net, size, spec.seed, minibatch.start)
         probes = _run.probe_states(net, spec.probe_synapse, size)
         per_batch = _run.batch_tensors(minibatch, spec)
@@ -35,8 +40,12 @@ class StepEngine(Engine):
         step = self._graphs[key]
         collected = _run.TimeMajorCollector(net, spec.probe_layers)
         for t in range(spec.n_steps):
+            now = dict(inputs)  # a time-varying input's step t
+            for n, a in zip(net.inputs, minibatch.inputs):
+                if n in varying:
+                    now[n] = tf.constant(a[:, t])
             outs, states, probes, counts, layers = step(
-                inputs, states, probes, tf.constant(t, tf.int64), *per_batch
+                now, states, probes, tf.constant(t, tf.int64), *per_batch
             )
             # one step is a chunk of one
             collected.add(

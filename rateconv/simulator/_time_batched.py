@@ -34,6 +34,7 @@ from rateconv.simulator._run import (
     initial_states,
     poisson_spikes,
     probe_states,
+    time_slice,
 )
 
 MAX_CHUNK_STEPS = 25
@@ -137,8 +138,13 @@ class TimeBatchedEngine(Engine):
     def run_batch(self, minibatch, spec):
         net = self.network
         size = minibatch.size
-        inputs = {n: tf.constant(a) for n, a in zip(net.inputs, minibatch.inputs)}
-        statics = self._statics_fn(spec.input_encoding)(inputs)
+        varying = spec.time_varying
+        inputs = {
+            n: tf.constant(a)
+            for n, a in zip(net.inputs, minibatch.inputs)
+            if n not in varying
+        }
+        statics = self._statics_fn(spec)(inputs)
         states = initial_states(net, size, spec.seed, minibatch.start)
         probes = probe_states(net, spec.probe_synapse, size)
         per_batch = batch_tensors(minibatch, spec)
@@ -148,8 +154,13 @@ class TimeBatchedEngine(Engine):
         while t0 < spec.n_steps:
             n_chunk = min(chunk, spec.n_steps - t0)
             fn = self._chunk_fn(spec.graph_key(n_chunk), size)
+            temporal = {
+                n: time_slice(a, t0, n_chunk)
+                for n, a in zip(net.inputs, minibatch.inputs)
+                if n in varying
+            }
             outs, states, probes, counts, layers = fn(
-                statics, states, probes, tf.constant(t0, tf.int64), *per_batch
+                statics, temporal, states, probes, tf.constant(t0, tf.int64), *per_batch
             )
             collected.add(outs, layers, counts)
             t0 += n_chunk
@@ -157,12 +168,15 @@ class TimeBatchedEngine(Engine):
 
     # ------------------------------------------------------------ analysis
 
-    def _static_stages(self, input_encoding):
+    def _static_stages(self, spec):
         """Names of stages whose value is the same at every step."""
         static = set()
         for stage in self.network.stages:
             if stage.is_input:
-                if input_encoding == "constant":
+                if (
+                    spec.input_encoding == "constant"
+                    and stage.name not in spec.time_varying
+                ):
                     static.add(stage.name)
             elif stage.spiking_neuron is None and all(
                 n in static for n in stage.inputs
@@ -196,11 +210,12 @@ class TimeBatchedEngine(Engine):
 
     # ------------------------------------------------------------- graphs
 
-    def _statics_fn(self, input_encoding):
-        if input_encoding in self._statics:
-            return self._statics[input_encoding]
+    def _statics_fn(self, spec):
+        key = (spec.input_encoding, spec.time_varying)
+        if key in self._statics:
+            return self._statics[key]
         net = self.network
-        static = self._static_stages(input_encoding)
+        static = self._static_stages(spec)
 
         @tf.function
         def run(inputs):
@@ -212,7 +227,7 @@ class TimeBatchedEngine(Engine):
                     )
             return values
 
-        self._statics[input_encoding] = run
+        self._statics[key] = run
         return run
 
     def _chunk_fn(self, spec, batch):
@@ -225,7 +240,7 @@ class TimeBatchedEngine(Engine):
     def _build_chunk(self, spec):
         net = self.network
         n_chunk = spec.n_steps
-        static = self._static_stages(spec.input_encoding)
+        static = self._static_stages(spec)
         ops = self._ops(static)
         scans = {
             s.name: neuron_scan(
@@ -269,15 +284,18 @@ class TimeBatchedEngine(Engine):
             return (v, True), (res[3] if spec.count_spikes else None)
 
         @tf.function
-        def run(statics, states, probes, t0, mask, seed, batch_start):
+        def run(statics, temporal, states, probes, t0, mask, seed, batch_start):
             values = {}  # name -> (tensor, is_temporal)
             for stage in net.stages:
                 if stage.name in static:
                     values[stage.name] = (statics[stage.name], False)
-                elif stage.is_input:  # rate-coded input
-                    x = poisson_spikes(
-                        statics[stage.name], t0, n_chunk, seed, batch_start
-                    )
+                elif stage.is_input:  # time-varying or rate-coded input
+                    varies = stage.name in spec.time_varying
+                    x = temporal[stage.name] if varies else statics[stage.name]
+                    if spec.input_encoding == "poisson":
+                        x = poisson_spikes(
+                            x, t0, n_chunk, seed, batch_start, time_major=varies
+                        )
                     values[stage.name] = (x, True)
             new_states, counts = advance_stages(net, values, states, stage_value, mask)
             outputs, new_probes = [], []
