@@ -75,6 +75,13 @@ def _is_if_stage(stage):
     )
 
 
+_SKIP_REASON = (
+    "A LIF neuron's curve and maximum rate are fixed by tau_rc and tau_ref, "
+    "and capped (relu6, ReLU(max_value)) or leaky IF neurons are not handled: "
+    "their cap or negative slope would have to move with the rescaling."
+)
+
+
 def _select_stages(net, layers, what):
     """Names of the IF stages to process; warns about skipped LIF stages."""
     check_type(
@@ -87,11 +94,14 @@ def _select_stages(net, layers, what):
         if not chosen:  # nothing to do: say why, once, and nothing before
             raise ValueError(_cannot_help(net, what))
         if skipped:
+            kinds = ", ".join(
+                f"'{s.name}' ({type(s.spiking_neuron).__name__})"
+                for s in neuron_stages
+                if not _is_if_stage(s)
+            )
             warnings.warn(
-                f"{what}() leaves layers {skipped} unchanged: it applies to ReLU "
-                "/ integrate-and-fire layers only (other neurons, such as LIF, "
-                "have a rate curve that is not scale-invariant: a LIF neuron's "
-                "shape and maximum rate are fixed by tau_rc and tau_ref).",
+                f"{what}() leaves layers {kinds} unchanged: it applies to plain "
+                "ReLU / integrate-and-fire layers only. " + _SKIP_REASON,
                 stacklevel=3,
             )
         return chosen
@@ -106,8 +116,8 @@ def _select_stages(net, layers, what):
         if not _is_if_stage(by_name[name]):
             raise ValueError(
                 f"Layer '{name}' has {type(by_name[name].spiking_neuron).__name__} "
-                f"neurons; {what}() applies only to ReLU / integrate-and-fire "
-                "layers (a LIF rate curve, for one, is not scale-invariant)."
+                f"neurons; {what}() applies only to plain ReLU / "
+                "integrate-and-fire layers. " + _SKIP_REASON
             )
     # keep the network's topological order whatever order the user gave
     return [s.name for s in neuron_stages if s.name in layers]
@@ -119,8 +129,7 @@ def _cannot_help(net, what):
         f"'{s.name}' ({type(s.spiking_neuron).__name__})" for s in net.neuron_stages
     ]
     has = (
-        f"its neuron layers are {', '.join(kinds)}, whose rate curves are not "
-        "scale-invariant"
+        f"its neuron layers are {', '.join(kinds)} ({_SKIP_REASON[:-1]})"
         if kinds
         else "it has no neuron layers"
     )

@@ -218,10 +218,11 @@ def tune(
     fixed = {k: options.pop(k) for k in list(options) if k in _SEARCHED}
     base = _converter.convert(model, **options, **_base_options(fixed))
     xs = _as_list(calibration_data)
-    sim_rate = Simulator(base, dt=dt, progress=False)
-    rate_out = _as_list(sim_rate.predict(xs, mode="rate"))
     scored = [a[:max_scored] for a in xs]
-    reference = rate_out[0][:max_scored]
+    # the Keras classes candidates are scored against: of the scored samples
+    # only (the rates below read every calibration sample once)
+    sim_rate = Simulator(base, dt=dt, progress=False)
+    reference = _as_list(sim_rate.predict(scored, mode="rate"))[0]
     scalable = [s.name for s in base.neuron_stages if _scalable(s)]
     rates = _percentile_rates(base, xs, scalable, percentile)
 

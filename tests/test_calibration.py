@@ -133,7 +133,7 @@ def test_normalize_scales_a_relu_bias_exactly():
 def test_normalize_skips_lif_layers_with_a_warning():
     model = conv_net("relu")
     net = rateconv.convert(model, swap_activations={"a2": rateconv.LIF()})
-    with pytest.warns(UserWarning, match=r"leaves layers \['a2'\] unchanged"):
+    with pytest.warns(UserWarning, match=r"leaves layers 'a2' \(LIF\) unchanged"):
         normed = rateconv.normalize(net, images(16))
     assert normed["a2"].spiking_neuron == net["a2"].spiking_neuron
     assert normed["a2"].rate_neuron == net["a2"].rate_neuron
@@ -151,6 +151,30 @@ def test_normalize_skips_lif_layers_with_a_warning():
     assert only["a2"].spiking_neuron == net["a2"].spiking_neuron
 
 
+def test_skipped_capped_and_leaky_layers_are_named_with_their_reason():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, activation="relu", name="plain"),
+            keras.layers.Dense(8, name="d2"),
+            keras.layers.ReLU(max_value=6.0, name="capped"),
+            keras.layers.Dense(8, name="d3"),
+            keras.layers.LeakyReLU(negative_slope=0.1, name="leaky"),
+            keras.layers.Dense(3),
+        ]
+    )
+    net = rateconv.convert(model)
+    x = np.random.default_rng(0).uniform(size=(8, 6)).astype("f4")
+    with pytest.warns(UserWarning) as record:
+        rateconv.normalize(net, x)
+    message = " ".join(str(w.message) for w in record)
+    assert "'capped' (SpikingClippedRectifiedLinear)" in message
+    assert "'leaky' (SpikingLeakyRectifiedLinear)" in message
+    assert "cap or negative slope" in message
+    assert "LIF" in message and "scale-invariant" not in message
+
+
 def test_normalize_and_calibrate_refuse_lif_only_networks_in_one_line():
     net = rateconv.convert(conv_net("softlif"))
     for fn, kwargs in [(rateconv.normalize, {}), (rateconv.calibrate, {"n_steps": 4})]:
@@ -163,7 +187,7 @@ def test_normalize_and_calibrate_refuse_lif_only_networks_in_one_line():
         assert "\n" not in message
         assert message.startswith(f"{fn.__name__}() cannot help network")
         assert "'a1' (LIF), 'a2' (LIF)" in message
-        assert "not scale-invariant" in message
+        assert "fixed by tau_rc and tau_ref" in message
         assert "calibration_data=x_train[:1000], n_steps=N" in message
     # a network without neurons at all
     linear = rateconv.convert(
@@ -281,7 +305,7 @@ def test_calibrate_leaves_lif_layers_and_checks_arguments():
         model, swap_activations={"a2": rateconv.LIF()}, scale_firing_rates={"a1": 100}
     )
     x = images(8)
-    with pytest.warns(UserWarning, match=r"\['a2'\]"):
+    with pytest.warns(UserWarning, match=r"'a2' \(LIF\)"):
         calibrated = rateconv.calibrate(net, x, n_steps=4)
     assert calibrated["a2"].spiking_neuron == net["a2"].spiking_neuron
     with pytest.raises(ValueError, match="n_steps"):
