@@ -3,11 +3,9 @@
 The public API is re-exported here; see the submodules for details.
 """
 
-import os
-
-# TensorFlow's C++ start-up chatter is noise to users (override by setting it)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
+# first, before anything loads TensorFlow: importing it keeps TensorFlow's log
+# lines off stderr unless the user sets TF_CPP_MIN_LOG_LEVEL
+from rateconv import _logging  # noqa: F401
 from rateconv._version import __version__
 from rateconv.calibration import calibrate, normalize
 from rateconv.converter import (

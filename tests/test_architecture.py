@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rateconv"
 
 # Lowest first: a module may import from its own rank and the ranks before it.
 RANKS = [
-    ["rateconv._checks", "rateconv._version"],
+    ["rateconv._checks", "rateconv._logging", "rateconv._version"],
     ["rateconv.neurons"],
     ["rateconv.synapses"],
     ["rateconv.network"],

@@ -26,9 +26,6 @@ from rateconv.simulator import Simulator
 from rateconv.synapses import Alpha, Lowpass
 from rateconv.tuning import convert
 
-# keep TensorFlow's start-up chatter out of the user's terminal
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 # the error-vs-steps table's rows (those up to the run's n_steps)
 CURVE_STEPS = (1, 2, 3, 5, 10, 15, 20, 30, 50, 100, 200, 300)
 
