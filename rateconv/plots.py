@@ -12,7 +12,7 @@ plot_error_vs_steps
 plot_output_probes
     Input images beside the filtered output probe over time.
 plot_spike_raster
-    Spike raster of the first neurons in a layer.
+    Spike raster of a layer's most active neurons, in spike counts.
 plot_rate_histogram
     Histogram of per-neuron firing rates, one panel per layer.
 """
@@ -29,7 +29,13 @@ from matplotlib.ticker import MaxNLocator
 
 # numbers and finiteness are checked by the package's one validation module
 # (numpy only); the shape and content checks of plot inputs stay here
-from rateconv._checks import check_finite_array, check_int, check_positive, check_range
+from rateconv._checks import (
+    check_choice,
+    check_finite_array,
+    check_int,
+    check_positive,
+    check_range,
+)
 
 __all__ = [
     "plot_error_vs_steps",
@@ -402,88 +408,158 @@ def plot_output_probes(
 # ---------------------------------------------------------------------------
 
 
+RASTER_SELECTIONS = ("most_active", "random", "first")
+
+
+def _check_spikes(spikes, name: str) -> np.ndarray:
+    """Validate one layer's spike counts: 2-D, non-empty, no NaN."""
+    spikes = _array_of_ndim(spikes, name, 2, "be 2-D with shape (n_steps, n_neurons)")
+    if np.isnan(spikes).any():
+        raise ValueError(
+            f"{name} must not hold NaN; received {int(np.isnan(spikes).sum())} "
+            "NaN value(s)"
+        )
+    return spikes
+
+
+def _pick_neurons(counts: np.ndarray, n_shown: int, select: str, seed: int):
+    """Indices of the neurons to draw, top row first, and the y-axis label."""
+    if select == "most_active":
+        # stable: among equally active neurons the lower index comes first
+        order = np.argsort(-counts, kind="stable")[:n_shown]
+        return order, "neurons, most active at the top"
+    if select == "random":
+        pick = np.random.default_rng(seed).choice(counts.size, n_shown, replace=False)
+        return np.sort(pick), f"random neurons (seed {seed}), by index"
+    return np.arange(n_shown), "neuron index"
+
+
+def _draw_raster(ax, spikes, dt, max_neurons, select, seed, title, layer=None):
+    n_steps, n_neurons = spikes.shape
+    # signed spikes (leaky IF) count by magnitude
+    magnitude = np.abs(spikes)
+    n_shown = min(n_neurons, max_neurons)
+    neurons, ylabel = _pick_neurons(magnitude.sum(axis=0), n_shown, select, seed)
+    shown = magnitude[:, neurons]
+    steps, rows = np.nonzero(shown > 0)
+    times = (steps + 1) * dt
+    # Scale tick height with the number of rows so ticks neither overlap nor
+    # vanish; "|" markers are sized in points, the axes is roughly 250 pt tall.
+    tick_points = float(np.clip(250.0 / n_shown, 1.0, 12.0))
+    several = shown.max(initial=0) > 1
+    # more than one spike in a step (IF neurons with reset by subtraction):
+    # the tick's colour says how many
+    artist = ax.scatter(
+        times,
+        rows,
+        marker="|",
+        s=tick_points**2,
+        linewidths=max(0.5, min(1.5, tick_points / 6)),
+        c=shown[steps, rows] if several else "black",
+        cmap="viridis" if several else None,
+        vmin=1 if several else None,
+    )
+    if several:
+        ax.get_figure(root=True).colorbar(artist, ax=ax, label="spikes in the step")
+    # Half a step of margin so ticks in the last step are not cut in half.
+    ax.set_xlim(0.0, (n_steps + 0.5) * dt)
+    ax.set_ylim(n_shown - 0.5, -0.5)  # row 0 at the top
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if select != "most_active":
+        ax.set_yticks(
+            ax.get_yticks()[(ax.get_yticks() >= 0) & (ax.get_yticks() < n_shown)]
+        )
+        ax.set_yticklabels([str(neurons[int(t)]) for t in ax.get_yticks()])
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(ylabel)
+    total = int(round(float(shown.sum())))
+    if title is None:
+        what = {"most_active": "most active", "random": "random", "first": "first"}
+        which = (
+            f"{what[select]} {n_shown} of {n_neurons} neurons"
+            if n_shown < n_neurons
+            else f"{n_neurons} neurons"
+        )
+        about = f"{which}, {total} spikes"
+        title = f"{layer}: {about}" if layer else f"spike raster ({about})"
+    ax.set_title(title, loc="left", fontsize="medium")
+
+
 def plot_spike_raster(
     spikes,
     *,
     dt=0.001,
     ax=None,
     max_neurons=100,
+    select="most_active",
+    seed=0,
     title=None,
 ) -> Figure:
-    """Plot a spike raster of the first neurons of a layer.
+    """Plot a spike raster of a layer's most active neurons (or a sample).
 
     Parameters
     ----------
-    spikes : array_like of shape (n_steps, n_neurons)
-        Spikes per step and neuron, as counts, amplitudes or booleans; any
-        value > 0 counts as (at least) one spike in that step and is drawn as
-        one tick. Flatten multi-dimensional layers to ``n_neurons`` first.
+    spikes : array_like of shape (n_steps, n_neurons), or dict of str to such
+        Spike counts per step and neuron (booleans count as 0 or 1; signed
+        spikes of leaky integrate-and-fire neurons count by magnitude).
+        Flatten multi-dimensional layers to ``n_neurons`` first.  A simulator
+        output in amplitude units becomes counts as ``output * dt /
+        amplitude`` (a spike is ``amplitude / dt``).  A dict ``{layer_name:
+        counts}`` draws one panel per layer, stacked in a column.
     dt : float, default 0.001
         Simulation timestep in seconds; step ``k`` (0-based) is drawn at
         ``(k + 1) * dt`` seconds.
     ax : matplotlib.axes.Axes, optional
-        Axes to draw into. By default a new figure is created.
+        Axes to draw into (a single array only). By default a new figure.
     max_neurons : int, default 100
-        Draw at most this many neurons, the first ones (indices
-        ``0 .. max_neurons - 1``).
+        Draw at most this many neurons.
+    select : {"most_active", "random", "first"}, default "most_active"
+        Which neurons: those with the most spikes (most active at the top;
+        the first neurons of a convolutional layer are often the image's
+        blank corner, silent), a seeded random sample, or the first ones.
+    seed : int, default 0
+        Seed of ``select="random"``.
     title : str, optional
-        Axes title. Defaults to a note of how many neurons are shown.
+        Axes title (figure title for a dict). Defaults to a note of which
+        neurons are shown and how many spikes they fired.
 
     Returns
     -------
     matplotlib.figure.Figure
-        The figure holding the raster (the figure of ``ax`` if given).
+        The figure holding the raster (the figure of ``ax`` if given).  Ticks
+        are black when no neuron fires more than once per step; otherwise
+        their colour is the step's spike count (with a colour bar).
 
     Raises
     ------
     ValueError
         If ``spikes`` is not 2-D, is empty or holds NaN; if ``dt`` is not
-        positive; if ``max_neurons`` is not a positive integer; or if ``ax``
-        is not an Axes.
+        positive; if ``max_neurons`` is not a positive integer; if ``select``
+        is unknown; or if ``ax`` is not an Axes (or is given with a dict).
     """
-    spikes = _array_of_ndim(
-        spikes, "spikes", 2, "be 2-D with shape (n_steps, n_neurons)"
-    )
-    # Infinity would still be a spike, but NaN has no meaning here.
-    if np.isnan(spikes).any():
-        raise ValueError(
-            f"spikes must not hold NaN; received {int(np.isnan(spikes).sum())} "
-            "NaN value(s)"
-        )
     dt = check_positive("dt", dt, unit="in seconds")
     max_neurons = check_int("max_neurons", max_neurons)
+    check_choice("select", select, RASTER_SELECTIONS)
     _check_ax(ax)
-
-    n_steps, n_neurons = spikes.shape
-    n_shown = min(n_neurons, max_neurons)
-    steps, neurons = np.nonzero(spikes[:, :n_shown] > 0)
-    times = (steps + 1) * dt
-
-    fig, ax = _figure_and_axes(ax, figsize=(7.0, 4.0))
-    # Scale tick height with the number of rows so ticks neither overlap nor
-    # vanish; "|" markers are sized in points, the axes is roughly 250 pt tall.
-    tick_points = float(np.clip(250.0 / n_shown, 1.0, 12.0))
-    ax.scatter(
-        times,
-        neurons,
-        marker="|",
-        s=tick_points**2,
-        linewidths=max(0.5, min(1.5, tick_points / 6)),
-        color="black",
-    )
-    # Half a step of margin so ticks in the last step are not cut in half.
-    ax.set_xlim(0.0, (n_steps + 0.5) * dt)
-    ax.set_ylim(-0.5, n_shown - 0.5)
-    # Neuron indices are integers; stop matplotlib labelling rows 2.5, 7.5, ...
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("neuron index")
-    if title is None:
-        if n_shown < n_neurons:
-            title = f"spike raster (first {n_shown} of {n_neurons} neurons)"
-        else:
-            title = f"spike raster ({n_neurons} neurons)"
-    ax.set_title(title)
+    if not isinstance(spikes, Mapping):
+        spikes = _check_spikes(spikes, "spikes")
+        fig, ax = _figure_and_axes(ax, figsize=(7.0, 4.0))
+        _draw_raster(ax, spikes, dt, max_neurons, select, seed, title)
+        return fig
+    if not spikes:
+        raise ValueError("spikes must hold at least one layer; received an empty dict")
+    if ax is not None:
+        raise ValueError(
+            "ax must be None when spikes is a dict (one axes per layer is "
+            f"created); received an Axes with {len(spikes)} layers"
+        )
+    layers = {str(k): _check_spikes(v, f"spikes[{k!r}]") for k, v in spikes.items()}
+    fig = Figure(figsize=(7.0, 0.4 + 3.0 * len(layers)), layout="constrained")
+    axes = fig.subplots(len(layers), 1, squeeze=False)[:, 0]
+    for layer_ax, (name, counts) in zip(axes, layers.items(), strict=True):
+        _draw_raster(layer_ax, counts, dt, max_neurons, select, seed, None, name)
+    if title is not None:
+        fig.suptitle(title)
     return fig
 
 

@@ -16,11 +16,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from rateconv import datasets
 from rateconv._version import __version__
 from rateconv.calibration import calibrate, normalize
 from rateconv.metrics import Evaluation
-from rateconv.models import prepare_images
 from rateconv.pretrained import available, conversion_options, load_pretrained
 from rateconv.simulator import Simulator
 from rateconv.synapses import Alpha, Lowpass
@@ -38,17 +36,6 @@ def one_line(error):
     """An exception's message on one line (some messages list places searched)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return " ".join(lines) or type(error).__name__
-
-
-def load_data(dataset, n_images, data_dir=None):
-    """Test images (prepared) and labels of `dataset`, the first `n_images`."""
-    if dataset == "fashion_mnist_sample":
-        x, y = datasets.load_fashion_mnist_sample()
-    else:
-        _, (x, y) = datasets.load_dataset(dataset, path=data_dir)
-    if n_images is not None:
-        x, y = x[:n_images], y[:n_images]
-    return prepare_images(x), y
 
 
 def load_model(spec):
@@ -132,7 +119,7 @@ class RunResult:
     """Rate and spiking evaluations of one run, its seconds and the step ``dt``.
 
     ``probe_synapse`` and ``readout`` are the ones the run used; ``tuning``
-    what ``--tune`` chose (None without it).
+    what ``--tune`` chose (None without it); ``simulator`` the one that ran.
     """
 
     rate: Evaluation
@@ -142,6 +129,7 @@ class RunResult:
     probe_synapse: object = None
     readout: str = "last"
     tuning: dict | None = None
+    simulator: Simulator | None = None  # for figures that run the network again
 
 
 def run_evaluation(
@@ -151,19 +139,17 @@ def run_evaluation(
     options,
     settings,
     *,
-    dataset,
-    data_dir=None,
+    calibration=None,
     return_outputs=False,
 ):
     """Convert `model` with `options`, then evaluate it in rate mode and spiking.
 
-    `dataset` and `data_dir` say where the calibration images come from
-    (``settings.tune``, ``settings.normalize`` or ``settings.calibrate``): its
-    training split.
+    `calibration` returns the training inputs that ``settings.tune``,
+    ``settings.normalize`` and ``settings.calibrate`` use (called only then).
     """
     x_cal = None
     if settings.tune or settings.normalize or settings.calibrate:
-        x_cal = calibration_images(dataset, data_dir, settings.calibration_images)
+        x_cal = calibration()
     if settings.tune:
         net = convert(
             model, calibration_data=x_cal, n_steps=settings.n_steps, **options
@@ -200,22 +186,8 @@ def run_evaluation(
         ),
         readout=net.readout if settings.readout == "default" else settings.readout,
         tuning=net.tuning,
+        simulator=sim,
     )
-
-
-def calibration_images(dataset, data_dir, n):
-    """`n` training images for normalization/calibration: never the test set."""
-    name = "fashion_mnist" if dataset == "fashion_mnist_sample" else dataset
-    try:
-        (x_train, _), _ = datasets.load_dataset(name, path=data_dir)
-    except FileNotFoundError as e:
-        raise UsageError(
-            f"--tune/--normalize/--calibrate need the {name} training set (calibration "
-            f"never uses test images), which was not found: {e}"
-        ) from None
-    rng = np.random.default_rng(0)
-    pick = rng.choice(len(x_train), n, replace=False)
-    return prepare_images(x_train[np.sort(pick)])
 
 
 def report(result, n_steps):
@@ -307,32 +279,3 @@ def error_table(evaluation, rate_error, probe_synapse=0.1, readout="last"):
             f"{activity.n_neurons} neurons)"
         )
     return "\n".join(lines)
-
-
-def save_plots(path, x, y, result, class_names=None):
-    """Write the error curve and the output probes of `result`; returns the paths.
-
-    The probe figure goes beside `path`, named ``<stem>_probes<suffix>``.
-    """
-    # matplotlib is imported only when a figure is asked for
-    from rateconv import plots
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig = plots.plot_error_vs_steps(
-        result.spiking.errors,
-        rate_error=result.rate.error,
-        title="Spiking error vs timesteps",
-    )
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    probes_path = path.with_name(path.stem + "_probes" + path.suffix)
-    n = min(4, len(x))
-    fig = plots.plot_output_probes(
-        x[:n],
-        result.spiking.outputs[:n],
-        labels=y[:n],
-        class_names=class_names,
-        dt=result.dt,
-    )
-    fig.savefig(probes_path, dpi=100, bbox_inches="tight")
-    return [path, probes_path]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
+from rateconv import _logging
 from rateconv._version import __version__
 from rateconv.cli._common import UsageError, one_line
-from rateconv.cli._options import ArgumentParser
+from rateconv.cli._options import ArgumentParser, add_option
 from rateconv.cli.bench import add_parser as add_bench
 from rateconv.cli.demo import add_parser as add_demo
 from rateconv.cli.evaluate import add_parser as add_evaluate
@@ -30,6 +31,8 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add_parser in VERBS:
         add_parser(subparsers)
+    for verb in subparsers.choices.values():  # every verb, one declaration
+        add_option(verb, "verbose")
     return parser
 
 
@@ -41,6 +44,8 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help or a bad argument: return, not raise
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    if args.verbose:
+        _logging.verbose()
     try:
         args.func(args)
     except (UsageError, ValueError, TypeError, FileNotFoundError) as e:

@@ -58,6 +58,28 @@ def synapse(text):
     return value
 
 
+def count_or_all(text):
+    """argparse type: an integer >= 1, or ``all``."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 1 or 'all', got {text!r}"
+        ) from None
+
+
+def two_names(text):
+    """argparse type: ``X,Y``, two array names."""
+    names = tuple(n.strip() for n in text.split(","))
+    if len(names) != 2 or not all(names):
+        raise argparse.ArgumentTypeError(
+            f"expected two array names, inputs then labels (X,Y), got {text!r}"
+        )
+    return names
+
+
 def positive_float(text):
     """argparse type: a number > 0."""
     try:
@@ -99,7 +121,15 @@ OPTIONS = {
             "pretrained network's own setting)",
         },
     ),
-    "n_images": (("--n-images",), {"type": positive_int, "default": None}),
+    "n_images": (
+        ("--n-images",),
+        {
+            "type": count_or_all,
+            "default": None,
+            "help": "evaluate the first N samples, or 'all' (default: all up to "
+            "1000, else a seeded random 1000)",
+        },
+    ),
     "minibatch_size": (("--minibatch-size",), {"type": positive_int, "default": None}),
     "reset": (
         ("--reset",),
@@ -163,7 +193,72 @@ OPTIONS = {
         ("--calibration-images",),
         {"type": positive_int, "default": 1000},
     ),
-    "dataset": (("--dataset",), {"choices": list(DATASETS), "default": DATASETS[0]}),
+    "dataset": (
+        ("--dataset",),
+        {
+            "choices": list(DATASETS),
+            "default": None,
+            "help": f"a built-in test set (default {DATASETS[0]}, unless --data)",
+        },
+    ),
+    "data": (
+        ("--data",),
+        {
+            "default": None,
+            "metavar": "FILE",
+            "help": "your own data, fed as stored (no rescaling): an .npz with "
+            "arrays x (inputs) and y (labels), or an .npy of inputs with --labels",
+        },
+    ),
+    "labels": (
+        ("--labels",),
+        {"default": None, "metavar": "FILE", "help": "labels .npy for an .npy --data"},
+    ),
+    "data_keys": (
+        ("--data-keys",),
+        {
+            "type": two_names,
+            "default": ("x", "y"),
+            "metavar": "X,Y",
+            "help": "the names of the inputs and labels in the --data .npz "
+            "(default x,y)",
+        },
+    ),
+    "calibration_data": (
+        ("--calibration-data",),
+        {
+            "default": None,
+            "metavar": "FILE",
+            "help": "training inputs for --tune/--normalize/--calibrate with "
+            "--data (.npz with x, or .npy); never the evaluated samples",
+        },
+    ),
+    "pixels": (
+        ("--pixels",),
+        {
+            "choices": ["auto", "unit", "raw"],
+            "default": "auto",
+            "help": "built-in datasets' uint8 pixels: unit (/255, as rateconv's "
+            "networks are trained), raw (0..255), auto (raw when the model "
+            "starts with Rescaling, else unit)",
+        },
+    ),
+    "plot_dir": (
+        ("--plot-dir",),
+        {
+            "default": None,
+            "metavar": "DIR",
+            "help": "write figures there: error vs steps, spike raster (most "
+            "active neurons), firing-rate histogram, output probes",
+        },
+    ),
+    "verbose": (
+        ("--verbose", "-v"),
+        {
+            "action": "store_true",
+            "help": "show TensorFlow's log lines (hidden by default)",
+        },
+    ),
     "data_dir": (("--data-dir",), {"default": None}),
     "json": (("--json",), {"action": "store_true", "help": "machine-readable output"}),
     "plot": (("--plot",), {"default": None, "help": "write figures to this path"}),

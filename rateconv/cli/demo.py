@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from rateconv import datasets
+from rateconv.cli import _data
 from rateconv.cli._common import (
     RunSettings,
     UsageError,
     conversion,
-    load_data,
     report,
     run_evaluation,
-    save_plots,
 )
+from rateconv.cli._figures import save_plot_dir, save_plots
 from rateconv.cli._options import (
     CONVERT_OPTIONS,
     DATASETS,
@@ -35,6 +35,7 @@ def add_parser(subparsers):
         "test set if installed, or 'auto' (full set when found)",
     )
     add_option(p, "plot", default="rateconv_demo.png", help="figure path")
+    add_option(p, "plot_dir")
     p.add_argument(
         "--model",
         default=None,
@@ -70,7 +71,9 @@ def cmd_demo(args):
     # load first: it explains a missing file; then the entry exists
     model = load_pretrained(name)
     entry = read_manifest()[name]
-    x, y = load_data(dataset, args.n_images, None)
+    # the demo's sample is small enough to run whole by default
+    data = _data.load(model, dataset=dataset, n_images=args.n_images or "all")
+    x, y = data.x, data.y
     print(f"rateconv demo: pretrained '{name}' ({entry.get('description', '')})")
     options = conversion(name, given(args, CONVERT_OPTIONS), tune=args.tune)
     result = run_evaluation(
@@ -79,19 +82,25 @@ def cmd_demo(args):
         y,
         options,
         RunSettings.from_args(args),
-        dataset=dataset,
-        return_outputs=args.plot is not None,
+        calibration=lambda: _data.calibration_inputs(
+            model, n=args.calibration_images, dataset=dataset
+        ),
+        return_outputs=bool(args.plot),
     )
     print(
         f"converted to spiking LIF ({_describe(options)}), {args.n_steps} "
         f"steps of {1000 * result.dt:g} ms, on {len(x)} test images ({dataset})"
     )
+    print(f"  {data.text()}")
     print(report(result, args.n_steps))
     image_steps = len(x) * args.n_steps
     print(
         f"  simulated {image_steps} image-steps in {result.seconds:.1f} s "
         f"({image_steps / result.seconds:.0f} image-steps/s, incl. rate pass)"
     )
-    if args.plot:
-        for p in save_plots(args.plot, x, y, result, datasets.FASHION_MNIST_CLASSES):
-            print(f"wrote {p}")
+    names = datasets.FASHION_MNIST_CLASSES
+    written = save_plots(args.plot, x, y, result, names) if args.plot else []
+    if args.plot_dir:
+        written += save_plot_dir(args.plot_dir, x, y, result, args.n_steps, names)
+    for p in written:
+        print(f"wrote {p}")

@@ -6,61 +6,112 @@ import json
 import sys
 
 from rateconv import datasets
+from rateconv.cli import _data
 from rateconv.cli._common import (
     RunSettings,
+    UsageError,
     conversion,
     describe_probe,
-    load_data,
     load_model,
     report,
     run_evaluation,
-    save_plots,
     settings_json,
     tuning_json,
     versions,
 )
+from rateconv.cli._figures import save_plot_dir, save_plots
 from rateconv.cli._options import (
     CONVERT_OPTIONS,
+    DATASETS,
     EVALUATION_OPTIONS,
     add_option,
     add_options,
     given,
 )
 
+DATA_OPTIONS = ("dataset", "data_dir", "data", "labels", "data_keys", "pixels")
+
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("evaluate", help="convert a Keras model and evaluate it")
+    p = subparsers.add_parser(
+        "evaluate",
+        help="convert a Keras model and evaluate it",
+        description="Convert a Keras model to a spiking network and report its "
+        "error at every step, on your own data (--data, fed exactly as stored) "
+        "or a built-in test set (--dataset).",
+    )
     p.add_argument("model", help="a .keras file or a pretrained name")
     add_options(p, EVALUATION_OPTIONS)
-    add_options(p, ("dataset", "data_dir", "json"))
+    add_options(p, (*DATA_OPTIONS, "calibration_data", "json"))
     add_option(p, "plot")
+    add_option(p, "plot_dir")
     p.set_defaults(func=cmd_evaluate)
     return p
 
 
+def _load(args, model):
+    if args.data is not None and args.dataset is not None:
+        raise UsageError("give --data or --dataset, not both")
+    if args.data is None and (args.labels or args.calibration_data):
+        raise UsageError("--labels and --calibration-data go with --data")
+    if args.data is not None and args.pixels != "auto":
+        raise UsageError("--pixels prepares built-in datasets; --data is fed as stored")
+    dataset = None if args.data is not None else args.dataset or DATASETS[0]
+    data = _data.load(
+        model,
+        data=args.data,
+        labels=args.labels,
+        keys=args.data_keys,
+        dataset=dataset,
+        data_dir=args.data_dir,
+        pixels=args.pixels,
+        n_images=args.n_images,
+    )
+
+    def calibration():
+        if args.data is not None and args.calibration_data is None:
+            raise UsageError(
+                "--tune/--normalize/--calibrate with --data need "
+                "--calibration-data TRAIN.npz: training inputs in the form of "
+                "--data (calibration never uses the evaluated samples)"
+            )
+        return _data.calibration_inputs(
+            model,
+            n=args.calibration_images,
+            calibration_data=args.calibration_data,
+            dataset=dataset,
+            data_dir=args.data_dir,
+            pixels=args.pixels,
+        )
+
+    return dataset, data, calibration
+
+
 def cmd_evaluate(args):
     model = load_model(args.model)
-    x, y = load_data(args.dataset, args.n_images, args.data_dir)
+    dataset, data, calibration = _load(args, model)
     options = conversion(args.model, given(args, CONVERT_OPTIONS), tune=args.tune)
     settings = RunSettings.from_args(args)
     result = run_evaluation(
         model,
-        x,
-        y,
+        data.x,
+        data.y,
         options,
         settings,
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        return_outputs=args.plot is not None,
+        calibration=calibration,
+        return_outputs=bool(args.plot),
     )
+    # the time all the samples would take, from this run's
+    full_seconds = result.seconds * data.n_total / len(data.x)
     if args.json:
         out = {
             "model": args.model,
-            "dataset": args.dataset,
+            "dataset": dataset,
             "data_dir": args.data_dir,
-            "n_images": len(x),
+            "data": {**data.to_json(), "seconds_for_all": full_seconds},
+            "n_images": len(data.x),
             "versions": versions(),
-            "settings": settings_json(settings),
+            "settings": {**settings_json(settings), "pixels": args.pixels},
             "convert": options,
             "probe_synapse": describe_probe(result.probe_synapse),
             "readout": result.readout,
@@ -72,16 +123,36 @@ def cmd_evaluate(args):
         print(json.dumps(out, indent=2))
     else:
         print(
-            f"{args.model} on {len(x)} images of {args.dataset}, {args.n_steps} steps "
+            f"{args.model} on {len(data.x)} samples, {args.n_steps} steps "
             f"({result.seconds:.1f} s); convert options {options}"
         )
+        print(f"  {data.text()}")
+        if len(data.x) < data.n_total:
+            print(
+                f"  all {data.n_total} samples would take about "
+                f"{_duration(full_seconds)} (--n-images all)"
+            )
         v = versions()
         print(
             f"  rateconv {v['rateconv']}, Keras {v['keras']}, TensorFlow "
             f"{v['tensorflow']}; settings {settings_json(settings)}"
         )
         print(report(result, args.n_steps))
+    names = datasets.FASHION_MNIST_CLASSES if "fashion" in (dataset or "") else None
+    written = []
     if args.plot:
-        names = datasets.FASHION_MNIST_CLASSES if "fashion" in args.dataset else None
-        for p in save_plots(args.plot, x, y, result, names):
-            print(f"wrote {p}", file=sys.stderr if args.json else sys.stdout)
+        written += save_plots(args.plot, data.x, data.y, result, names)
+    if args.plot_dir:
+        written += save_plot_dir(
+            args.plot_dir, data.x, data.y, result, args.n_steps, names
+        )
+    for p in written:
+        print(f"wrote {p}", file=sys.stderr if args.json else sys.stdout)
+
+
+def _duration(seconds):
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -26,7 +26,13 @@ def add_parser(subparsers):
         "train",
         help="train the reference network in rate mode, or fine-tune a trained one",
     )
-    add_option(p, "dataset", choices=["fashion_mnist", "mnist"])
+    add_option(
+        p,
+        "dataset",
+        choices=["fashion_mnist", "mnist"],
+        default="fashion_mnist",
+        help="training set (default fashion_mnist)",
+    )
     add_option(p, "data_dir")
     p.add_argument(
         "--activation",
@@ -42,7 +48,12 @@ def add_parser(subparsers):
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--learning-rate", type=positive_float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
-    add_option(p, "n_images")
+    add_option(
+        p,
+        "n_images",
+        type=positive_int,
+        help="train on the first N training images (default all)",
+    )
     p.add_argument(
         "--init",
         default=None,
