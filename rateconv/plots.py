@@ -408,7 +408,7 @@ def plot_output_probes(
 # ---------------------------------------------------------------------------
 
 
-RASTER_SELECTIONS = ("most_active", "random", "first")
+RASTER_SELECTIONS = ("most_active", "active", "random", "first")
 
 
 def _check_spikes(spikes, name: str) -> np.ndarray:
@@ -428,6 +428,16 @@ def _pick_neurons(counts: np.ndarray, n_shown: int, select: str, seed: int):
         # stable: among equally active neurons the lower index comes first
         order = np.argsort(-counts, kind="stable")[:n_shown]
         return order, "neurons, most active at the top"
+    if select == "active":
+        # a sample of the neurons that fired: the spread of rates, where the
+        # most active alone are often all at one spike per step
+        fired = np.flatnonzero(counts > 0)
+        if fired.size > n_shown:
+            fired = np.random.default_rng(seed).choice(fired, n_shown, replace=False)
+        if fired.size == 0:
+            return np.arange(n_shown), "neuron index (none fired)"
+        order = fired[np.argsort(-counts[fired], kind="stable")]
+        return order, "neurons that fired, most active at the top"
     if select == "random":
         pick = np.random.default_rng(seed).choice(counts.size, n_shown, replace=False)
         return np.sort(pick), f"random neurons (seed {seed}), by index"
@@ -438,8 +448,9 @@ def _draw_raster(ax, spikes, dt, max_neurons, select, seed, title, layer=None):
     n_steps, n_neurons = spikes.shape
     # signed spikes (leaky IF) count by magnitude
     magnitude = np.abs(spikes)
-    n_shown = min(n_neurons, max_neurons)
-    neurons, ylabel = _pick_neurons(magnitude.sum(axis=0), n_shown, select, seed)
+    counts = magnitude.sum(axis=0)
+    neurons, ylabel = _pick_neurons(counts, min(n_neurons, max_neurons), select, seed)
+    n_shown = len(neurons)
     shown = magnitude[:, neurons]
     steps, rows = np.nonzero(shown > 0)
     times = (steps + 1) * dt
@@ -465,7 +476,7 @@ def _draw_raster(ax, spikes, dt, max_neurons, select, seed, title, layer=None):
     ax.set_xlim(0.0, (n_steps + 0.5) * dt)
     ax.set_ylim(n_shown - 0.5, -0.5)  # row 0 at the top
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    if select != "most_active":
+    if select in ("random", "first"):
         ax.set_yticks(
             ax.get_yticks()[(ax.get_yticks() >= 0) & (ax.get_yticks() < n_shown)]
         )
@@ -474,12 +485,15 @@ def _draw_raster(ax, spikes, dt, max_neurons, select, seed, title, layer=None):
     ax.set_ylabel(ylabel)
     total = int(round(float(shown.sum())))
     if title is None:
-        what = {"most_active": "most active", "random": "random", "first": "first"}
-        which = (
-            f"{what[select]} {n_shown} of {n_neurons} neurons"
-            if n_shown < n_neurons
-            else f"{n_neurons} neurons"
-        )
+        fired = int(np.sum(counts > 0))
+        which = {
+            "most_active": f"the {n_shown} most active of {n_neurons} neurons",
+            "active": f"{n_shown} random of the {fired} (of {n_neurons}) that fired",
+            "random": f"{n_shown} random of {n_neurons} neurons",
+            "first": f"the first {n_shown} of {n_neurons} neurons",
+        }[select]
+        if n_shown == n_neurons:
+            which = f"all {n_neurons} neurons"
         about = f"{which}, {total} spikes"
         title = f"{layer}: {about}" if layer else f"spike raster ({about})"
     ax.set_title(title, loc="left", fontsize="medium")
@@ -513,12 +527,15 @@ def plot_spike_raster(
         Axes to draw into (a single array only). By default a new figure.
     max_neurons : int, default 100
         Draw at most this many neurons.
-    select : {"most_active", "random", "first"}, default "most_active"
+    select : {"most_active", "active", "random", "first"}, default "most_active"
         Which neurons: those with the most spikes (most active at the top;
         the first neurons of a convolutional layer are often the image's
-        blank corner, silent), a seeded random sample, or the first ones.
+        blank corner, silent); a seeded random sample of those that fired,
+        most active at the top (the spread of rates: the most active alone
+        are often all at one spike per step); a seeded random sample; or
+        the first ones.
     seed : int, default 0
-        Seed of ``select="random"``.
+        Seed of ``select="active"`` and ``select="random"``.
     title : str, optional
         Axes title (figure title for a dict). Defaults to a note of which
         neurons are shown and how many spikes they fired.

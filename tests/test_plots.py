@@ -226,24 +226,60 @@ class TestSpikeRaster:
         spikes[2, 1] = 3  # a count > 1 is still one tick
         spikes[4, 2] = 1
         spikes[4, 0] = True
-        fig = plots.plot_spike_raster(spikes, dt=0.01, title="layer")
+        fig = plots.plot_spike_raster(spikes, dt=0.01, select="first", title="layer")
         points = _raster_points(fig)
         expected = {(0.01, 0), (0.03, 1), (0.05, 2), (0.05, 0)}
         assert {(round(t, 6), int(n)) for t, n in points} == expected
         ax = fig.axes[0]
         assert ax.get_xlabel() == "time (s)"
         assert ax.get_ylabel() == "neuron index"
-        assert ax.get_title() == "layer"
+        assert ax.get_title(loc="left") == "layer"
+        # a step with 3 spikes: ticks coloured by count, with a colour bar
+        assert fig.axes[1].get_ylabel() == "spikes in the step"
         _assert_saves(fig, tmp_path)
 
     def test_booleans_and_max_neurons(self, rng):
         spikes = rng.random((50, 300)) < 0.05
-        fig = plots.plot_spike_raster(spikes, max_neurons=40)
+        fig = plots.plot_spike_raster(spikes, max_neurons=40, select="first")
         points = _raster_points(fig)
         assert len(points) == spikes[:, :40].sum()
         assert points[:, 1].max() < 40
-        assert fig.axes[0].get_ylim() == (-0.5, 39.5)
-        assert "first 40 of 300" in fig.axes[0].get_title()
+        assert fig.axes[0].get_ylim() == (39.5, -0.5)  # row 0 at the top
+        assert "the first 40 of 300 neurons" in fig.axes[0].get_title(loc="left")
+        assert len(fig.axes) == 1  # one spike per step at most: no colour bar
+
+    def test_most_active_neurons_by_default(self):
+        # the first neurons are silent (a conv layer's blank corner)
+        spikes = np.zeros((20, 500))
+        busy = [480, 7, 250]
+        for rank, neuron in enumerate(busy):
+            spikes[: 15 - 5 * rank, neuron] = 1  # 15, 10 and 5 spikes
+        fig = plots.plot_spike_raster(spikes, max_neurons=3)
+        points = _raster_points(fig)
+        # row 0 (top) is the busiest neuron, then the next
+        rows = points[:, 1].astype(int)
+        assert [int(np.sum(rows == r)) for r in range(3)] == [15, 10, 5]
+        ax = fig.axes[0]
+        assert "most active" in ax.get_ylabel()
+        assert "the 3 most active of 500 neurons, 30 spikes" in ax.get_title(loc="left")
+
+    def test_active_samples_neurons_that_fired(self, rng):
+        spikes = np.zeros((10, 1000))
+        fired = rng.choice(1000, 60, replace=False)
+        spikes[:, fired] = rng.random((10, 60)) < 0.5
+        fig = plots.plot_spike_raster(spikes, max_neurons=20, select="active")
+        title = fig.axes[0].get_title(loc="left")
+        n_fired = int(np.sum(spikes.sum(0) > 0))
+        assert f"20 random of the {n_fired} (of 1000) that fired" in title
+        rows = _raster_points(fig)[:, 1].astype(int)
+        assert set(rows) == set(range(20))  # every row shown fired
+
+    def test_dict_draws_one_panel_per_layer(self, rng):
+        layers = {"a": rng.random((5, 30)) < 0.3, "b": rng.poisson(1, (5, 8))}
+        fig = plots.plot_spike_raster(layers, title="two layers")
+        titles = [ax.get_title(loc="left") for ax in fig.axes]
+        assert titles[0].startswith("a: all 30 neurons")
+        assert titles[1].startswith("b: all 8 neurons")
 
     def test_no_spikes_draws_empty_raster(self):
         fig = plots.plot_spike_raster(np.zeros((10, 4)))
@@ -266,6 +302,8 @@ class TestSpikeRaster:
             (np.zeros((3, 3)), {"max_neurons": 0}, "max_neurons must be an int >= 1"),
             (np.zeros((3, 3)), {"max_neurons": 2.5}, "max_neurons must be an int >= 1"),
             (np.zeros((3, 3)), {"ax": 1}, "ax must be a matplotlib Axes"),
+            (np.zeros((3, 3)), {"select": "best"}, "select must be one of"),
+            ({}, {}, "spikes must hold at least one layer"),
         ],
     )
     def test_bad_input_raises(self, spikes, kwargs, match):

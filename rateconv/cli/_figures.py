@@ -11,6 +11,9 @@ import numpy as np
 
 #: Images whose output probes ``--plot-dir`` draws; the raster is the first's.
 N_EXAMPLES = 4
+#: Neurons per layer in ``--plot-dir``'s raster: a seeded sample of those
+#: that fired, most active at the top.
+RASTER_NEURONS = 50
 
 
 def save_plots(path, x, y, result, class_names=None):
@@ -67,10 +70,11 @@ def save_plot_dir(directory, x, y, result, n_steps, class_names=None):
     """Write ``--plot-dir``'s figures of `result`; returns the paths.
 
     ``error_vs_steps.png`` (with the rate-mode line), ``spike_raster.png``
-    (each spiking layer's 100 most active neurons on the first sample, in
-    spike counts), ``firing_rates.png`` (per-neuron rates over every
-    evaluated sample, Hz) and, for image inputs, ``output_probes.png`` (the
-    first samples' output over time).
+    (50 neurons of each spiking layer that fired on the first sample, a
+    seeded sample, most active at the top, in spike counts),
+    ``firing_rates.png`` (per-neuron rates over every evaluated sample, Hz)
+    and, for image inputs, ``output_probes.png`` (the first samples' output
+    over time).
     """
     from rateconv import plots
 
@@ -96,6 +100,8 @@ def save_plot_dir(directory, x, y, result, n_steps, class_names=None):
         figures["spike_raster.png"] = plots.plot_spike_raster(
             first,
             dt=sim.dt,
+            max_neurons=RASTER_NEURONS,
+            select="active",
             title=f"Spike raster of the first sample (label {y[0]}), spike counts",
         )
     rates = {k: a.rates for k, a in result.spiking.activity.items()}
