@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import keras
@@ -21,6 +22,35 @@ PRETRAINED_DIR_ENV = "RATECONV_PRETRAINED_DIR"
 MANIFEST = "manifest.json"
 DEFAULT_NAME = "fashion_mnist_softlif"
 """The network the demo uses: the reference network with soft-LIF neurons."""
+
+
+# Keras' words when a .keras file names a class nobody registered
+_UNKNOWN_CLASS = re.compile(r"Could not locate (?:class|function) '([^']+)'")
+RATECONV_CLASSES = ("SoftLIF", "QuantizedReLU", "SpikingAware", "FiringRateRegularizer")
+"""rateconv's Keras classes, registered by ``import rateconv``."""
+
+
+def explain_load_error(error):
+    """What to do about a `keras.models.load_model` error, or "" if nothing.
+
+    Keras reports a class it cannot find ("Could not locate class 'SoftLIF'")
+    inside a long config dump; this names the class and the remedy.
+    """
+    match = _UNKNOWN_CLASS.search(str(error))
+    if match is None:
+        return ""
+    name = match.group(1)
+    if name in RATECONV_CLASSES:
+        return (
+            f"the model uses rateconv's {name}: `import rateconv` before "
+            "keras.models.load_model (importing registers rateconv's layers)"
+        )
+    return (
+        f"the model uses a custom class {name!r} that Keras cannot find: import "
+        "the module defining it (decorated with "
+        "@keras.saving.register_keras_serializable) before loading, or pass "
+        f"custom_objects={{{name!r}: {name}}}"
+    )
 
 
 def pretrained_dir():
@@ -166,8 +196,11 @@ def load_pretrained(name=DEFAULT_NAME, *, directory=None):
     try:
         model = keras.models.load_model(path)
     except Exception as e:  # keras raises many types for a bad archive
+        hint = explain_load_error(e)
         raise ValueError(
-            f"Could not load {path} as a Keras model ({type(e).__name__}: {e})."
+            f"Could not load {path} as a Keras model: {hint}"
+            if hint
+            else f"Could not load {path} as a Keras model ({type(e).__name__}: {e})."
         ) from e
     expected = entry.get("architecture")
     if expected is not None and architecture_of(model) != expected:

@@ -204,3 +204,34 @@ def test_subset_report_and_plot_dir(tmp_path, sample, capsys):
         figure = plots / f"{name}.png"
         assert figure.read_bytes()[:8] == PNG_MAGIC
         assert f"wrote {figure}" in out
+
+
+class Doubler(keras.layers.Layer):  # deliberately not registered
+    def call(self, x):
+        return 2 * x
+
+
+def test_unknown_custom_class_is_a_pointer(tmp_path, capsys):
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            Doubler(),
+            keras.layers.Dense(10),
+        ]
+    )
+    path = tmp_path / "custom.keras"
+    model.save(path)
+    status, _, err = run(["evaluate", path, "--data", path], capsys)
+    assert_error(status, err, "custom class 'Doubler'", "import the module")
+    assert len(err) < 400  # not Keras' config dump
+
+
+def test_explain_load_error_names_rateconv_layers():
+    from rateconv.pretrained import explain_load_error
+
+    error = TypeError("... Could not locate class 'SoftLIF'. Make sure ...")
+    assert "`import rateconv` before keras.models.load_model" in explain_load_error(
+        error
+    )
+    assert explain_load_error(ValueError("file is truncated")) == ""

@@ -19,7 +19,12 @@ import numpy as np
 from rateconv._version import __version__
 from rateconv.calibration import calibrate, normalize
 from rateconv.metrics import Evaluation
-from rateconv.pretrained import available, conversion_options, load_pretrained
+from rateconv.pretrained import (
+    available,
+    conversion_options,
+    explain_load_error,
+    load_pretrained,
+)
 from rateconv.simulator import Simulator
 from rateconv.synapses import Alpha, Lowpass
 from rateconv.tuning import convert
@@ -55,9 +60,9 @@ def load_model(spec):
         try:
             return keras.models.load_model(path)
         except Exception as e:
-            raise UsageError(
-                f"could not load {spec} as a Keras model: {one_line(e)}"
-            ) from e
+            # a class Keras cannot find: its name and the remedy, not the dump
+            why = explain_load_error(e) or one_line(e)
+            raise UsageError(f"could not load {spec} as a Keras model: {why}") from e
     if spec in available():
         return load_pretrained(spec)
     raise UsageError(
