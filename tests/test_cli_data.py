@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+import rateconv
 from rateconv import datasets
 from rateconv.cli import _data, main
 from tests.helpers import PNG_MAGIC, tiny_model
@@ -235,3 +236,22 @@ def test_explain_load_error_names_rateconv_layers():
         error
     )
     assert explain_load_error(ValueError("file is truncated")) == ""
+
+
+@pytest.mark.parametrize("synapse", [0.005, rateconv.Alpha(0.004)])
+def test_raster_counts_undo_the_connection_synapse(synapse):
+    # probe_layers returns a layer's output after its synapse; the raster's
+    # counts must be the spikes themselves, the same as without a synapse
+    from rateconv.cli._figures import spike_counts
+
+    x = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
+    counts = []
+    for syn in (None, synapse):
+        net = rateconv.convert(
+            tiny_model(), synapse=syn, scale_firing_rates=3, reset="subtract"
+        )
+        sim = rateconv.Simulator(net, warn_activity=False)
+        _, layers = sim.predict(x, n_steps=12, probe_layers=["lif"])
+        counts.append(spike_counts(net, layers, sim.dt)["lif"])
+    assert counts[0].sum() > 0
+    np.testing.assert_array_equal(counts[0], counts[1])
