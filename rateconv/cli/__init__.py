@@ -3,9 +3,10 @@ rateconv``).
 
 One module per verb (`demo`, `evaluate`, `bench`, `train`), each with an
 ``add_parser(subparsers)`` and its ``cmd_<verb>(args)``; `_options` declares
-every option once, `_common` holds what the verbs share (loading models and
-data, one evaluation run, the error table, the figures).  Only this package
-prints and writes files; everything it calls returns data.
+every option once, `_common` holds what the verbs share (loading models, one
+evaluation run, the error table), `_data` the evaluated data (``--data``,
+built-in sets, their checks against the model), `_figures` the figures.
+Only this package prints and writes files; everything it calls returns data.
 """
 
 from rateconv.cli._common import CURVE_STEPS, UsageError
