@@ -161,6 +161,9 @@ def test_demo_with_a_registered_network(tmp_path, tiny_model_path, monkeypatch, 
     )
     assert status == 0
     assert "a tiny stand-in" in out and "error vs steps" in out
+    # the report says what produced it: versions and every setting
+    assert f"rateconv {rateconv.__version__}, Keras {keras.__version__}" in out
+    assert "'n_steps': 3" in out
     assert plot.read_bytes()[:8] == PNG_MAGIC
 
     # --model picks another shipped network; an unknown one is a one-line error

@@ -218,6 +218,15 @@ def versions():
     }
 
 
+def provenance(settings):
+    """The report line naming the versions and every run setting."""
+    v = versions()
+    return (
+        f"rateconv {v['rateconv']}, Keras {v['keras']}, TensorFlow "
+        f"{v['tensorflow']}; settings {settings_json(settings)}"
+    )
+
+
 def settings_json(settings):
     """Every run setting, defaults included, JSON-serializable."""
     out = dataclasses.asdict(settings)

@@ -8,6 +8,7 @@ from rateconv.cli._common import (
     RunSettings,
     UsageError,
     conversion,
+    provenance,
     report,
     run_evaluation,
 )
@@ -76,12 +77,13 @@ def cmd_demo(args):
     x, y = data.x, data.y
     print(f"rateconv demo: pretrained '{name}' ({entry.get('description', '')})")
     options = conversion(name, given(args, CONVERT_OPTIONS), tune=args.tune)
+    settings = RunSettings.from_args(args)
     result = run_evaluation(
         model,
         x,
         y,
         options,
-        RunSettings.from_args(args),
+        settings,
         calibration=lambda: _data.calibration_inputs(
             model, n=args.calibration_images, dataset=dataset
         ),
@@ -92,6 +94,7 @@ def cmd_demo(args):
         f"steps of {1000 * result.dt:g} ms, on {len(x)} test images ({dataset})"
     )
     print(f"  {data.text()}")
+    print(f"  {provenance(settings)}")
     print(report(result, args.n_steps))
     image_steps = len(x) * args.n_steps
     print(

@@ -13,6 +13,7 @@ from rateconv.cli._common import (
     conversion,
     describe_probe,
     load_model,
+    provenance,
     report,
     run_evaluation,
     settings_json,
@@ -132,11 +133,7 @@ def cmd_evaluate(args):
                 f"  all {data.n_total} samples would take about "
                 f"{_duration(full_seconds)} (--n-images all)"
             )
-        v = versions()
-        print(
-            f"  rateconv {v['rateconv']}, Keras {v['keras']}, TensorFlow "
-            f"{v['tensorflow']}; settings {settings_json(settings)}"
-        )
+        print(f"  {provenance(settings)}")
         print(report(result, args.n_steps))
     names = datasets.FASHION_MNIST_CLASSES if "fashion" in (dataset or "") else None
     written = []
