@@ -30,10 +30,12 @@ from rateconv.simulator._rate import RateEngine, forward_graph
 from rateconv.simulator._run import (
     COUNT_MODES,
     ENCODINGS,
+    LATENCY_THRESHOLD,
     MODES,
     SAMPLED_ROWS,
     RunResult,
     RunSpec,
+    latency_steps,
     run_minibatches,
 )
 from rateconv.simulator._simulator import PRECISIONS, Simulator
@@ -47,6 +49,7 @@ __all__ = [
     "COUNT_MODES",
     "ENCODINGS",
     "ENGINES",
+    "LATENCY_THRESHOLD",
     "MAX_CHUNK_STEPS",
     "MODES",
     "PRECISIONS",
@@ -65,6 +68,7 @@ __all__ = [
     "engine_class",
     "engine_names",
     "forward_graph",
+    "latency_steps",
     "register_engine",
     "run_minibatches",
 ]

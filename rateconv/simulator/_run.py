@@ -4,8 +4,9 @@ A `RunSpec` says what to compute (frozen and hashable: engines key their
 compiled graphs on it); a `RunResult` holds what came out.  `run_minibatches`
 cuts the inputs into fixed-size minibatches (padding the last, so compiled
 graphs are reused), hands each to an engine and gathers the results.  The
-initial states and the Poisson input encoding live here too, so that every
-engine draws the same random numbers for the same sample and step.
+initial states and the input encodings (Poisson, latency) live here too, so
+that every engine draws the same random numbers and spike times for the same
+sample and step.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ import tensorflow as tf
 from rateconv.synapses import Lowpass
 
 MODES = ("spiking", "rate")
-ENCODINGS = ("constant", "poisson")
+ENCODINGS = ("constant", "poisson", "latency", "latency_log")
+LATENCY_THRESHOLD = 0.01
+"""Input values below this never fire under a latency code (snnTorch's
+``threshold=0.01`` with ``clip=True``)."""
+LATENCY_EPSILON = 1e-7
+"""snnTorch's ``epsilon``: the log code's slowest value is ``threshold + epsilon``."""
 DEFAULT_MINIBATCH = 200
 COUNT_MODES = ("all", "sampled", None)
 """Choices for `RunSpec.count_spikes`."""
@@ -38,11 +44,16 @@ class RunSpec:
     mode : {"spiking", "rate"}
     probe_synapse : Lowpass, Alpha or None
         Filter on the output probes.
-    input_encoding : {"constant", "poisson"}
+    input_encoding : {"constant", "poisson", "latency", "latency_log"}
+        See `encode_inputs`.
     seed : int
         Seed of the Poisson inputs and of ``"uniform"`` initial voltages.
     probe_layers : tuple of str
         Layers whose raw output is returned as well.
+    probe_voltages : tuple of str
+        Spiking layers whose membrane voltage (the first neuron state, after
+        each step, in units of the threshold) is returned as well, under the
+        key ``(name, "voltage")``.
     count_spikes : {"all", "sampled", None}
         Which spikes the engine counts, neuron by neuron: those of every
         sample (``"all"``, what `Simulator.evaluate` reports), those of the
@@ -63,6 +74,7 @@ class RunSpec:
     input_encoding: str = "constant"
     seed: int = 0
     probe_layers: tuple = ()
+    probe_voltages: tuple = ()
     count_spikes: str | None = "all"
     time_varying: tuple = ()
 
@@ -81,6 +93,11 @@ class RunSpec:
         """The rows of a minibatch whose spikes are counted (a slice end)."""
         return SAMPLED_ROWS if self.count_spikes == "sampled" else None
 
+    @property
+    def probe_keys(self):
+        """Keys of `RunResult.layers`: layer names, then ``(name, "voltage")``."""
+        return self.probe_layers + tuple((n, "voltage") for n in self.probe_voltages)
+
     def counted(self, n_valid):
         """How many of a minibatch's ``n_valid`` samples the counts cover."""
         if self.count_spikes is None:
@@ -90,8 +107,9 @@ class RunSpec:
     def graph_key(self, n_steps):
         """The spec a compiled graph of ``n_steps`` steps depends on.
 
-        The seed and the first step are graph inputs, so runs that differ only
-        there share the graph.
+        The seed, the first step and the run's total steps (which a latency
+        code needs) are graph inputs, so runs that differ only there share the
+        graph.
         """
         return dataclasses.replace(self, n_steps=n_steps, seed=0)
 
@@ -105,8 +123,9 @@ class RunResult:
     outputs : list of numpy.ndarray or None
         One array per network output: ``(n, n_steps, *shape)`` spiking,
         ``(n, *shape)`` in rate mode; None when not kept.
-    layers : dict of str -> numpy.ndarray
-        Raw output of each probed layer, ``(n, n_steps, *shape)``.
+    layers : dict of str or (str, "voltage") -> numpy.ndarray
+        Raw output of each probed layer, ``(n, n_steps, *shape)``, and the
+        voltage of each voltage-probed layer (key ``(name, "voltage")``).
     counts : dict of str -> numpy.ndarray
         Spikes of each neuron of each spiking layer, summed over the counted
         samples (see `RunSpec.count_spikes`; padding excluded) and steps,
@@ -138,17 +157,19 @@ class TimeMajorCollector:
     counts summed over the chunk.
     """
 
-    def __init__(self, network, probe_layers):
+    def __init__(self, network, probe_keys):
         self.outputs = [[] for _ in network.outputs]
-        self.layers = {n: [] for n in probe_layers}
+        self.layers = {n: [] for n in probe_keys}
         self.counts = {}
 
     def add(self, outputs, layers, counts):
-        """One chunk: lists/dicts of time-major tensors (or arrays)."""
+        """One chunk: lists/dicts of time-major tensors (or arrays); ``layers``
+        is a list in the order of the ``probe_keys`` (TensorFlow cannot return
+        a dict keyed by both names and ``(name, "voltage")`` from a graph)."""
         for i, o in enumerate(outputs):
             self.outputs[i].append(np.asarray(o))
-        for n, v in self.layers.items():
-            v.append(np.asarray(layers[n]))
+        for v, layer in zip(self.layers.values(), layers, strict=True):
+            v.append(np.asarray(layer))
         for n, c in counts.items():
             self.counts[n] = self.counts.get(n, 0) + np.asarray(c)
 
@@ -204,7 +225,7 @@ def run_minibatches(
         size = min(size, n)
     bar = _progress_bar(progress, n, size, description or _describe(spec))
     outputs = [[] for _ in engine.network.outputs]
-    layers = {name: [] for name in spec.probe_layers}
+    layers = {name: [] for name in spec.probe_keys}
     counts, n_counted = {}, 0
     try:
         for minibatch in source.minibatches(size):
@@ -215,7 +236,7 @@ def run_minibatches(
             if keep_outputs:
                 for i, o in enumerate(result.outputs):
                     outputs[i].append(o)
-            for name in spec.probe_layers:
+            for name in spec.probe_keys:
                 layers[name].append(result.layers[name])
             for name, c in result.counts.items():
                 counts[name] = counts.get(name, 0) + c
@@ -321,11 +342,13 @@ def advance_stages(network, values, states, stage_value, mask):
 
 
 def batch_tensors(minibatch, spec):
-    """``(mask, seed, batch_start)``: the graph inputs fixed for a minibatch."""
+    """``(mask, seed, batch_start, total_steps)``: the graph inputs fixed for a
+    minibatch (``total_steps`` is the run's ``n_steps``, whatever the chunk)."""
     return (
         tf.constant(minibatch.mask),
         tf.constant(spec.seed, tf.int64),
         tf.constant(minibatch.start, tf.int64),
+        tf.constant(spec.n_steps, tf.int64),
     )
 
 
@@ -360,6 +383,65 @@ def poisson_spikes(x, t0, n_steps, seed, batch_start, time_major=False):
         u = tf.random.stateless_uniform(tf.shape(xt), seed=s)
         steps.append(tf.cast(u < xt, xt.dtype))
     return tf.stack(steps)
+
+
+def latency_steps(x, total_steps, log=False):
+    """The step (0-based, int64) at which each value of ``x`` fires under a
+    latency code of ``total_steps`` steps; -1 where it never fires.
+
+    snnTorch's ``spikegen.latency(x, num_steps, threshold=0.01, clip=True,
+    normalize=True)``, with its normalization fixed rather than taken from the
+    batch, so a sample's spike times do not depend on the others:
+
+    - linear (``linear=True``): step ``round((1 - x) (T - 1))``: a value of 1
+      fires at the first step, a value just above 0 at the last;
+    - logarithmic: the time an RC circuit driven by ``x`` takes to charge to
+      the threshold ``θ`` (0.01), ``log(x / (x - θ))``, scaled so that ``θ +
+      ε`` (ε = 1e-7: snnTorch clamps to it) fires at the last step: step
+      ``round((T - 1) log(x / (x - θ)) / log((θ + ε) / ε))``.  Bright values
+      bunch up in the first steps (``x = 1`` and ``0.5`` both fire at step 0
+      of 100; ``0.02`` at step 6), as in snnTorch.
+
+    Values below ``θ`` never fire (snnTorch's ``clip=True``); rounding is half
+    to even (``tf.round``, as ``torch.round``).
+    """
+    x = tf.cast(x, tf.float64)
+    last = tf.cast(total_steps - 1, tf.float64)
+    fires = x >= LATENCY_THRESHOLD
+    if log:
+        theta, eps = LATENCY_THRESHOLD, LATENCY_EPSILON
+        xc = tf.maximum(x, theta + eps)
+        frac = tf.math.log(xc / (xc - theta)) / np.log((theta + eps) / eps)
+    else:
+        frac = 1.0 - tf.clip_by_value(x, 0.0, 1.0)
+    step = tf.cast(tf.round(frac * last), tf.int64)
+    return tf.where(fires, step, tf.constant(-1, tf.int64))
+
+
+def latency_spikes(x, t0, n_steps, total_steps, log=False):
+    """Unit spikes of a latency code for steps ``t0..t0+n_steps``, time-major.
+
+    ``x`` holds still, shape ``(batch, ...)``; see `latency_steps`.  The spike
+    times depend on ``x`` and ``total_steps`` only: the same in every engine
+    and however the run is cut into chunks.
+    """
+    fire_at = latency_steps(x, total_steps, log)
+    steps = tf.cast(t0, tf.int64) + tf.range(n_steps, dtype=tf.int64)
+    steps = tf.reshape(steps, [-1] + [1] * len(x.shape))
+    return tf.cast(tf.equal(fire_at[None], steps), x.dtype)
+
+
+def encode_inputs(x, encoding, t0, n_steps, seed, batch_start, total_steps, **kw):
+    """An input's spikes for steps ``t0..t0+n_steps``, time-major, as
+    ``encoding`` says (not ``"constant"``).
+
+    ``"poisson"``: `poisson_spikes` (``time_major=True``: ``x`` gives each
+    step's probability); ``"latency"`` / ``"latency_log"``: `latency_spikes`
+    (linear / logarithmic, of a still input).
+    """
+    if encoding == "poisson":
+        return poisson_spikes(x, t0, n_steps, seed, batch_start, **kw)
+    return latency_spikes(x, t0, n_steps, total_steps, log=encoding == "latency_log")
 
 
 def time_slice(array, t0, n_steps):

@@ -32,9 +32,16 @@ def source_and_steps(network, x, y=None, *, labels=None, n_steps, mode, input_en
         x,
         y,
         labels=labels,
-        check=_poisson_range if input_encoding == "poisson" else None,
+        check=_unit_range(input_encoding) if input_encoding != "constant" else None,
     )
     if source.time_varying:
+        if input_encoding.startswith("latency"):
+            raise ValueError(
+                f"input_encoding={input_encoding!r} codes a still input as one "
+                f"spike time per value; inputs {list(source.time_varying)} have a "
+                "time axis already. Pass (n_samples, *input_shape), or "
+                "input_encoding='constant' for spikes of your own."
+            )
         if mode == "rate":
             raise ValueError(
                 f"Inputs {list(source.time_varying)} have a time axis, shape "
@@ -51,6 +58,31 @@ def source_and_steps(network, x, y=None, *, labels=None, n_steps, mode, input_en
             )
     n_steps = _checks.check_int("n_steps", 30 if n_steps is None else n_steps)
     return source, n_steps
+
+
+def probe_names(network, probe_layers, probe_voltages, mode):
+    """``(probe_layers, probe_voltages)`` checked, as tuples of stage names."""
+    probe_layers = tuple(probe_layers or ())
+    probe_voltages = tuple(probe_voltages or ())
+    unknown = [n for n in probe_layers if n not in network.by_name]
+    if unknown:
+        raise ValueError(
+            f"probe_layers names unknown layers {unknown}; layers with "
+            f"neurons: {[s.name for s in network.neuron_stages]}"
+        )
+    spiking = [s.name for s in network.neuron_stages if s.spiking_neuron is not None]
+    bad = [n for n in probe_voltages if n not in spiking]
+    if bad:
+        raise ValueError(
+            f"probe_voltages must name spiking layers (they have a membrane "
+            f"voltage): {spiking}. Received: probe_voltages={list(probe_voltages)}"
+        )
+    if probe_voltages and mode == "rate":
+        raise ValueError(
+            "probe_voltages needs mode='spiking': rate neurons have no voltage. "
+            f"Received: probe_voltages={list(probe_voltages)}, mode='rate'"
+        )
+    return probe_layers, probe_voltages
 
 
 def label_check(network, output, population_size):
@@ -176,13 +208,9 @@ class Simulator:
         self, source, n_steps, mode, probe_synapse, input_encoding, seed, **extra
     ):
         """Check the run arguments; returns the `RunSpec`."""
-        probe_layers = tuple(extra.pop("probe_layers", None) or ())
-        unknown = [n for n in probe_layers if n not in self.network.by_name]
-        if unknown:
-            raise ValueError(
-                f"probe_layers names unknown layers {unknown}; layers with "
-                f"neurons: {[s.name for s in self.network.neuron_stages]}"
-            )
+        probe_layers, probe_voltages = probe_names(
+            self.network, extra.pop("probe_layers", ()), extra.pop("voltages", ()), mode
+        )
         return RunSpec(
             n_steps=n_steps,
             mode=mode,
@@ -194,6 +222,7 @@ class Simulator:
             input_encoding=input_encoding,
             seed=int(seed),
             probe_layers=probe_layers,
+            probe_voltages=probe_voltages,
             time_varying=source.time_varying,
             **extra,
         )
@@ -241,6 +270,7 @@ class Simulator:
         input_encoding="constant",
         seed=0,
         probe_layers=None,
+        probe_voltages=None,
         readout="default",
     ):
         """Run the network and return its output probes.
@@ -266,16 +296,25 @@ class Simulator:
             seconds); None returns the unfiltered output.  ``"default"`` is the
             network's own `SpikingNetwork.probe_synapse`: a 0.1 s lowpass
             unless `rateconv.convert` chose another for a step budget.
-        input_encoding : {"constant", "poisson"}
+        input_encoding : {"constant", "poisson", "latency", "latency_log"}
             ``"poisson"``: each input value in [0, 1] is the probability of a
             unit spike at each step (Bernoulli rate coding, as snnTorch's
             ``spikegen.rate``; of a time-varying input, at that step), seeded
-            by ``seed``.
+            by ``seed``.  ``"latency"`` / ``"latency_log"``: each value in [0,
+            1] fires one unit spike, brighter earlier (snnTorch's
+            ``spikegen.latency``, linear / logarithmic, normalized to
+            ``n_steps``, ``threshold=0.01``, ``clip=True``): linear, 1 fires
+            at step 1 and 0.01 at about step ``n_steps``; values below 0.01
+            never (`rateconv.simulator.latency_steps`).  Deterministic.
         seed : int
             Seed of the input encoding and of random initial voltages
             (``initial_state="uniform"`` in `rateconv.convert`).
         probe_layers : list of str or None
             Layers whose raw spiking output to return as well.
+        probe_voltages : list of str or None
+            Spiking layers whose membrane voltage to return (NengoDL's
+            ``Probe(neurons, "voltage")``): after each step's update and reset,
+            in units of the threshold, under the key ``(layer, "voltage")``.
         readout : {"last", "mean", "default"}
             Return the probe at each step, or its running mean over steps
             ``1..t`` (spiking mode); ``"default"`` is the network's own
@@ -286,8 +325,9 @@ class Simulator:
         numpy.ndarray or list
             Spiking: shape (n_samples, n_steps, *output_shape); rate: shape
             (n_samples, *output_shape).  One array per output if there are
-            several.  With ``probe_layers``, a tuple ``(outputs, {layer: array of
-            shape (n_samples, n_steps, *layer_shape)})``.
+            several.  With ``probe_layers`` or ``probe_voltages``, a tuple
+            ``(outputs, probes)``: ``probes[layer]`` and ``probes[layer,
+            "voltage"]`` of shape ``(n_samples, n_steps, *layer_shape)``.
         """
         source, n_steps = source_and_steps(
             self.network, x, n_steps=n_steps, mode=mode, input_encoding=input_encoding
@@ -300,6 +340,7 @@ class Simulator:
             input_encoding,
             seed,
             probe_layers=probe_layers,
+            voltages=probe_voltages,
             count_spikes="sampled" if self.warn_activity else None,
         )
         readout = self._readout(readout)
@@ -309,7 +350,7 @@ class Simulator:
         if readout == "mean" and mode == "spiking":
             outputs = [metrics.running_mean(o) for o in outputs]
         outputs = outputs[0] if len(outputs) == 1 else outputs
-        if probe_layers:
+        if probe_layers or probe_voltages:
             return outputs, result.layers
         return outputs
 
@@ -421,11 +462,17 @@ class Simulator:
         return activity
 
 
-def _poisson_range(xs, where):
-    for a in xs:
-        if a.min() < 0 or a.max() > 1:
-            raise ValueError(
-                "input_encoding='poisson' needs inputs in [0, 1] (the spike "
-                f"probability per step). Received values in [{a.min():g}, "
-                f"{a.max():g}] in {where}; scale the data (e.g. images / 255)."
-            )
+def _unit_range(encoding):
+    poisson = encoding == "poisson"
+    what = "the spike probability per step" if poisson else "1 fires first"
+
+    def check(xs, where):
+        for a in xs:
+            if a.min() < 0 or a.max() > 1:
+                raise ValueError(
+                    f"input_encoding={encoding!r} needs inputs in [0, 1] ({what}). "
+                    f"Received values in [{a.min():g}, {a.max():g}] in {where}; "
+                    "scale the data (e.g. images / 255)."
+                )
+
+    return check

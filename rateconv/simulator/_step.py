@@ -38,7 +38,7 @@ class StepEngine(Engine):
         if key not in self._graphs:
             self._graphs[key] = self._build_step(key)
         step = self._graphs[key]
-        collected = _run.TimeMajorCollector(net, spec.probe_layers)
+        collected = _run.TimeMajorCollector(net, spec.probe_keys)
         for t in range(spec.n_steps):
             now = dict(inputs)  # a time-varying input's step t
             for n, a in zip(net.inputs, minibatch.inputs):
@@ -48,9 +48,7 @@ class StepEngine(Engine):
                 now, states, probes, tf.constant(t, tf.int64), *per_batch
             )
             # one step is a chunk of one
-            collected.add(
-                [o[None] for o in outs], {n: v[None] for n, v in layers.items()}, counts
-            )
+            collected.add([o[None] for o in outs], [v[None] for v in layers], counts)
         return collected.result()
 
     def _build_step(self, spec):
@@ -68,6 +66,8 @@ class StepEngine(Engine):
             if neuron is None:
                 return v, None
             v, st["neuron"] = neuron.step(v, st["neuron"], dt)
+            if stage.name in spec.probe_voltages:
+                values[stage.name, "voltage"] = st["neuron"][0]
             counts = None
             if spec.count_spikes:  # the rows the time-batched engine counts
                 rows = spec.count_rows
@@ -79,12 +79,14 @@ class StepEngine(Engine):
             return v, counts
 
         @tf.function
-        def step(inputs, states, probes, t, mask, seed, batch_start):
+        def step(inputs, states, probes, t, mask, seed, batch_start, total):
             values = {}
             for name in net.inputs:
                 x = inputs[name]
-                if spec.input_encoding == "poisson":
-                    x = _run.poisson_spikes(x, t, 1, seed, batch_start)[0]
+                if spec.input_encoding != "constant":
+                    encoding = spec.input_encoding
+                    x = _run.encode_inputs(x, encoding, t, 1, seed, batch_start, total)
+                    x = x[0]
                 values[name] = x
             new_states, counts = _run.advance_stages(
                 net, values, states, stage_value, mask
@@ -98,7 +100,7 @@ class StepEngine(Engine):
                     v = net[name].readout(v)
                 outputs.append(v)
                 new_probes.append(pst)
-            layers = {n: values[n] for n in spec.probe_layers}
+            layers = [values[n] for n in spec.probe_keys]
             return outputs, new_states, new_probes, counts, layers
 
         return step

@@ -31,8 +31,8 @@ from rateconv.simulator._run import (
     advance_stages,
     apply_op,
     batch_tensors,
+    encode_inputs,
     initial_states,
-    poisson_spikes,
     probe_states,
     time_slice,
 )
@@ -73,7 +73,9 @@ class _LowPrecisionOp:
         return tf.cast(out, tf.float32)
 
 
-def neuron_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
+def neuron_scan(
+    neuron, synapse, dt, n_steps, static, count="all", rows=None, voltage=False
+):
     """An XLA-compiled loop of the neuron (and synapse) update over a chunk.
 
     Returns ``fn(j, neuron_state, synapse_state, mask)`` giving the outputs
@@ -82,7 +84,9 @@ def neuron_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
     ``rows`` samples (None: all).  With ``count=None`` it returns the outputs
     and states only, which saves a loop-carried tensor: the loop is bound by
     memory traffic, each carried tensor being read and written at every step
-    (a count of every sample costs 10-20%, of a few rows about 1%).
+    (a count of every sample costs 10-20%, of a few rows about 1%).  With
+    ``voltage`` the membrane voltage after each step (the first state,
+    time-major) comes last (voltage probes).
     """
     count_scale = dt / neuron.amplitude
 
@@ -93,17 +97,21 @@ def neuron_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
         outs = tf.TensorArray(j.dtype, size=n_steps)
         # a scalar placeholder when not counting (autograph needs a tensor)
         total = tf.zeros_like((j if static else j[0])[:rows]) if count else tf.zeros(())
+        volts = tf.TensorArray(j.dtype, size=n_steps if voltage else 0)
         for t in tf.range(n_steps):
             out, state = neuron.step(j if static else j[t], state, dt)
+            if voltage:
+                volts = volts.write(t, state[0])
             if count:
                 total += tf.abs(out[:rows])  # a spike of either sign is one
             if synapse is not None:
                 out, syn_state = synapse.step(out, syn_state, dt)
             outs = outs.write(t, out)
-        if not count:
-            return outs.stack(), state, syn_state
-        counts = tf.tensordot(mask[:rows], total, axes=[[0], [0]]) * count_scale
-        return outs.stack(), state, syn_state, counts
+        result = (outs.stack(), state, syn_state)
+        if count:
+            counts = tf.tensordot(mask[:rows], total, axes=[[0], [0]]) * count_scale
+            result += (counts,)
+        return result + ((volts.stack(),) if voltage else ())
 
     return scan
 
@@ -149,7 +157,7 @@ class TimeBatchedEngine(Engine):
         probes = probe_states(net, spec.probe_synapse, size)
         per_batch = batch_tensors(minibatch, spec)
         chunk = self._chunk_length(size, spec.n_steps)
-        collected = TimeMajorCollector(net, spec.probe_layers)
+        collected = TimeMajorCollector(net, spec.probe_keys)
         t0 = 0
         while t0 < spec.n_steps:
             n_chunk = min(chunk, spec.n_steps - t0)
@@ -252,6 +260,7 @@ class TimeBatchedEngine(Engine):
                 all(n in static for n in s.inputs),
                 count=spec.count_spikes,
                 rows=spec.count_rows,
+                voltage=s.name in spec.probe_voltages,
             )
             for s in net.neuron_stages
         }
@@ -281,10 +290,12 @@ class TimeBatchedEngine(Engine):
                 return (v, True), None
             res = scans[stage.name](v, st["neuron"], st["synapse"], mask)
             v, st["neuron"], st["synapse"] = res[:3]
+            if stage.name in spec.probe_voltages:  # the scan's last result
+                values[stage.name, "voltage"] = (res[-1], True)
             return (v, True), (res[3] if spec.count_spikes else None)
 
         @tf.function
-        def run(statics, temporal, states, probes, t0, mask, seed, batch_start):
+        def run(statics, temporal, states, probes, t0, mask, seed, batch_start, total):
             values = {}  # name -> (tensor, is_temporal)
             for stage in net.stages:
                 if stage.name in static:
@@ -292,9 +303,16 @@ class TimeBatchedEngine(Engine):
                 elif stage.is_input:  # time-varying or rate-coded input
                     varies = stage.name in spec.time_varying
                     x = temporal[stage.name] if varies else statics[stage.name]
-                    if spec.input_encoding == "poisson":
-                        x = poisson_spikes(
-                            x, t0, n_chunk, seed, batch_start, time_major=varies
+                    if spec.input_encoding != "constant":
+                        x = encode_inputs(
+                            x,
+                            spec.input_encoding,
+                            t0,
+                            n_chunk,
+                            seed,
+                            batch_start,
+                            total,
+                            time_major=varies,
                         )
                     values[stage.name] = (x, True)
             new_states, counts = advance_stages(net, values, states, stage_value, mask)
@@ -309,7 +327,7 @@ class TimeBatchedEngine(Engine):
                     v = net[name].readout(v)
                 outputs.append(v)
                 new_probes.append(pst)
-            layers = {n: values[n][0] for n in spec.probe_layers}
+            layers = [values[n][0] for n in spec.probe_keys]
             return outputs, new_states, new_probes, counts, layers
 
         return run
