@@ -14,7 +14,7 @@ from rateconv.converter import (
     supported_layers,
     unregister_converter,
 )
-from rateconv.layers import SoftLIF
+from rateconv.layers import PopulationPooling, SoftLIF
 from rateconv.metrics import Evaluation
 from rateconv.network import SpikingNetwork, Stage
 from rateconv.neurons import (
