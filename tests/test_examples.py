@@ -1,5 +1,6 @@
 """Run each script in examples/ as ``__main__`` on a tiny setting."""
 
+import json
 import re
 import runpy
 import sys
@@ -207,3 +208,69 @@ def test_low_latency_table(tmp_path, monkeypatch, capsys):
         cells = [c.strip() for c in row.strip("|").split("|")]
         values = [float(c) for c in cells[2:]]
         assert len(values) == 3 and all(0 <= v <= 100 for v in values)
+
+
+# the workflows users come from (SpikingJelly, snnTorch), in --quick form
+needs_fashion_mnist = pytest.mark.skipif(
+    not have_fashion_mnist(), reason="needs the full Fashion-MNIST"
+)
+
+
+def run_seed(name, tmp_path, monkeypatch, capsys):
+    """Run ``examples/seeds/<name>.py --quick``; its JSON and output directory."""
+    out = tmp_path / name
+    args = ["--quick", "--output-dir", out]
+    status, _, _ = run_example(f"seeds/{name}.py", args, monkeypatch, capsys)
+    assert status == 0
+    return json.loads((out / f"{name}.json").read_text()), out
+
+
+@needs_fashion_mnist
+def test_seed_spikingjelly_fc(tmp_path, monkeypatch, capsys):
+    result, out = run_seed("spikingjelly_fc", tmp_path, monkeypatch, capsys)
+    for row in result["rows"].values():
+        curve = row["accuracy_by_steps"]
+        assert len(curve) == 100 and row["rate_accuracy"] > 0.6
+        # spike counts of 100 Poisson steps classify about as the rates do
+        assert abs(curve[-1] - row["rate_accuracy"]) < 0.05
+        assert curve[-1] > curve[0]
+    assert (out / "accuracy_vs_steps.png").read_bytes()[:8] == PNG_MAGIC
+
+
+@needs_fashion_mnist
+def test_seed_snntorch_population(tmp_path, monkeypatch, capsys):
+    result, out = run_seed("snntorch_population", tmp_path, monkeypatch, capsys)
+    rows = result["rows"]
+    assert len(rows) == 4
+    for row in rows.values():
+        assert len(row["accuracy_by_steps"]) == 10
+        assert all(0 <= a <= 1 for a in row["accuracy_by_steps"])
+    # at one step the population beats ten output neurons clearly
+    one = result["one_step"]
+    assert one["population"] > 0.6 and one["population"] > one["ten_outputs"] + 0.05
+    assert (out / "accuracy_vs_steps.png").read_bytes()[:8] == PNG_MAGIC
+
+
+@needs_fashion_mnist
+def test_seed_lif_encodings(tmp_path, monkeypatch, capsys):
+    result, out = run_seed("lif_encodings", tmp_path, monkeypatch, capsys)
+    lif = result["lif_step_input"]
+    assert lif["rc_curve_max_error_before_first_spike"] < 1e-5
+    assert lif["engines_max_voltage_difference"] < 1e-5
+    assert lif["first_spike_step"] == int(
+        np.ceil(lif["analytic_first_spike_time_steps"])
+    )
+    assert abs(lif["mean_rate_hz_after_onset"] - lif["lif_rate_hz"]) < 5
+    poisson = result["poisson"]
+    assert poisson["correlation"] > 0.95
+    assert poisson["mean_abs_error"] < 2 * poisson["expected_mean_abs_error"]
+    for s in result["latency_raster"].values():
+        assert s["max_spikes_per_pixel"] == 1
+        assert s["pixels_firing"] == s["pixels_at_or_above_threshold"]
+    table = result["network_784_1000_10"]
+    assert table["rate_accuracy"] > 0.6
+    curves = table["accuracy_by_steps"]
+    assert set(curves) == {"constant", "poisson", "latency", "latency_log"}
+    assert curves["constant"][-1] > 0.6 and curves["poisson"][-1] > 0.5
+    for name in ("lif_step_input.png", "latency_raster.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC
