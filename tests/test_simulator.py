@@ -210,7 +210,7 @@ def test_deterministic():
         (dict(n_steps=0), "n_steps"),
         (dict(n_steps=2.5), "n_steps"),
         (dict(mode="spiky"), "mode"),
-        (dict(input_encoding="latency"), "input_encoding"),
+        (dict(input_encoding="rank"), "input_encoding"),
         (dict(x=np.full((2, 8, 8, 1), 3.0), input_encoding="poisson"), r"\[0, 1\]"),
         (dict(probe_synapse=-0.1), "probe_synapse"),
         (dict(x=[np.zeros((2, 8, 8, 1))] * 2), "input"),
