@@ -223,7 +223,12 @@ def _clone_with_weights(model, clone_function):
             "model must be a Keras Sequential or functional model. Received: "
             f"{type(model).__name__}"
         )
+    # the copy comes uncompiled (callers say so): Keras would recompile it from
+    # the original's compile config, which fails on an unregistered custom
+    # loss or metric
+    compiled = getattr(model, "compiled", False)
     try:
+        model.compiled = False
         clone = keras.models.clone_model(model, clone_function=clone_function)
     except ValueError as e:
         raise TypeError(
@@ -231,6 +236,8 @@ def _clone_with_weights(model, clone_function):
             "layer by layer: only Sequential and functional models can be "
             f"(a subclassed model cannot). Keras said: {e}"
         ) from e
+    finally:
+        model.compiled = compiled
     for layer in model.layers:
         if layer.weights:
             clone.get_layer(layer.name).set_weights(layer.get_weights())
@@ -244,7 +251,8 @@ def spiking_aware_model(model, n_steps, **options):
     `rateconv.QuantizedReLU`, ``ReLU``, ``Activation("relu")``) are wrapped;
     the wrappers keep the layers' names, so conversion options keyed by layer
     name still apply.  The weights are copied, so fine-tuning the copy leaves
-    ``model`` as it was.  Compile the copy and train it with ``fit``; convert
+    ``model`` as it was.  The copy is not compiled (whatever ``model`` was
+    compiled with): compile it and train it with ``fit``; convert
     it directly or strip the wrappers with `remove_spiking_aware`.
 
     Parameters

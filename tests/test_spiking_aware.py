@@ -308,6 +308,28 @@ def test_spiking_aware_model_needs_an_activation_layer():
             fn("model.keras", *args)
 
 
+def test_a_model_compiled_with_a_custom_loss_copies_uncompiled():
+    """Keras would recompile the copy from the compile config, which fails on
+    an unregistered loss; the copy comes uncompiled and the model stays as is."""
+
+    def my_loss(y, p):
+        return keras.ops.mean((y - p) ** 2)
+
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3), rateconv.SoftLIF(name="lif")]
+    )
+    model.compile("sgd", loss=my_loss)
+    copy = rateconv.spiking_aware_model(model, n_steps=3)
+    assert model.compiled and not copy.compiled
+    stripped = rateconv.remove_spiking_aware(copy)
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_allclose(
+        stripped.predict(x, verbose=0), model.predict(x, verbose=0)
+    )
+    copy.compile("sgd", loss=my_loss)
+    copy.fit(x, np.zeros((2, 3)), verbose=0)
+
+
 def test_swap_naming_the_wrapper_reaches_the_wrapped_layer():
     inp = keras.Input((4,))
     out = rateconv.SpikingAware(rateconv.SoftLIF(), n_steps=3, name="act")(inp)
