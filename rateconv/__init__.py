@@ -32,6 +32,8 @@ from rateconv.neurons import (
     SpikingRectifiedLinear,
     lif_gain_bias,
 )
+from rateconv.nir_export import export_nir
+from rateconv.nir_import import import_nir
 from rateconv.pretrained import load_pretrained
 from rateconv.quantized import QuantizedReLU, QuantizedReLURate, SpikingQuantizedReLU
 from rateconv.regularizers import FiringRateRegularizer
