@@ -177,23 +177,12 @@ def _same_padding(size, kernel, stride, dilation):
     return total // 2, total - total // 2
 
 
-class _Exporter:
-    """Builds the NIR graph of one network, stage by stage."""
+class _Layers:
+    """The Keras layers' NIR nodes; `_Exporter` adds the neurons and the walk.
 
-    def __init__(self, net, *, approximate_refractory, approximate_voltage, probe):
-        self.nir = _nir()
-        self.net = net
-        self.approximate_refractory = approximate_refractory
-        self.approximate_voltage = approximate_voltage
-        self.probe = probe
-        self.nodes, self.edges, self.values = {}, [], {}
-        self.approximations = []  # (stage name, what changes, flag)
-        n_readers = {s.name: len(net.consumers(s.name)) for s in net.stages}
-        # a linear node whose one reader is a neuron can take its gain and bias
-        self.exclusive = {
-            name for name, n in n_readers.items() if n == 1 and name not in net.outputs
-        }
-        self.linear_node = {}  # stage name -> its Affine/Conv2d node name
+    Each method takes the stage, its layer and the `_Value` of its input, adds
+    the nodes and returns the stage's `_Value`.
+    """
 
     # ------------------------------------------------------------ helpers
 
@@ -215,62 +204,6 @@ class _Exporter:
             scale = np.full(value.shape, f, dtype=np.float32)
             sources.append(self.add(f"{name}.scale{i}", self.nir.Scale(scale), [node]))
         return sources, 1.0
-
-    # ------------------------------------------------------------- stages
-
-    def run(self):
-        for stage in self.net.stages:
-            if stage.is_input:
-                shape = _nir_shape(stage.output_shape)
-                node = self.add(stage.name, self.nir.Input(np.array(shape)))
-                self.values[stage.name] = _Value([(node, 1.0)], shape)
-                continue
-            ins = [self.values[n] for n in stage.inputs]
-            value = self.op(stage, ins) if stage.op is not None else ins[0]
-            if stage.spiking_neuron is not None:
-                value = self.neuron(stage, value)
-            self.values[stage.name] = value
-        for name in self.net.outputs:
-            self.output(self.net[name])
-        if self.approximations:
-            self.refuse_approximations()
-        return self.nir.NIRGraph(nodes=self.nodes, edges=self.edges)
-
-    def op(self, stage, ins):
-        if stage.spiking_max_pool is not None or "MaxPool" in stage.kind:
-            _refuse(
-                stage,
-                "NIR has no max pooling",
-                "Convert with rateconv.convert(model, max_to_avg_pool=True) (this "
-                "changes the function) or use average pooling in the model",
-            )
-        op = stage.op
-        if not isinstance(op, keras.layers.Layer) and not hasattr(op, "layer"):
-            _refuse(stage, f"NIR has no node for the operation {type(op).__name__}")
-        layer = getattr(op, "layer", op)
-        if getattr(layer, "data_format", "channels_last") != "channels_last":
-            _refuse(stage, "channels-first Keras layers are not supported")
-        cls = type(layer)
-        if cls in (keras.layers.Add, keras.layers.Subtract, keras.layers.Average):
-            return self.merge(stage, layer, ins)
-        if cls is keras.layers.Rescaling:
-            return self.rescaling(stage, layer, ins[0])
-        if cls is keras.layers.Dense:
-            return self.dense(stage, layer, ins[0])
-        if cls in (keras.layers.Conv2D, keras.layers.DepthwiseConv2D):
-            return self.conv(stage, layer, ins[0])
-        if cls is keras.layers.AveragePooling2D:
-            return self.pool(stage, layer, ins[0])
-        if cls is keras.layers.GlobalAveragePooling2D:
-            return self.global_pool(stage, layer, ins[0])
-        if cls is keras.layers.Flatten:
-            return self.flatten(stage, ins[0])
-        reason = {
-            keras.layers.Concatenate: "NIR has no concatenation",
-            keras.layers.BatchNormalization: "a batch normalization that does not "
-            "fold into the Dense/Conv before it has no NIR node",
-        }.get(cls, f"NIR has no node for the Keras layer {cls.__name__}")
-        _refuse(stage, reason)
 
     def merge(self, stage, layer, ins):
         if any(v.shape != ins[0].shape for v in ins) or any(
@@ -406,6 +339,81 @@ class _Exporter:
             perm = np.arange(size).reshape(h, w, c).transpose(2, 0, 1).ravel()
         return _Value([(stage.name, f)], (size,), perm)
 
+
+class _Exporter(_Layers):
+    """Builds the NIR graph of one network, stage by stage."""
+
+    def __init__(self, net, *, approximate_refractory, approximate_voltage, probe):
+        self.nir = _nir()
+        self.net = net
+        self.approximate_refractory = approximate_refractory
+        self.approximate_voltage = approximate_voltage
+        self.probe = probe
+        self.nodes, self.edges, self.values = {}, [], {}
+        self.approximations = []  # (stage name, what changes, flag)
+        n_readers = {s.name: len(net.consumers(s.name)) for s in net.stages}
+        # a linear node whose one reader is a neuron can take its gain and bias
+        self.exclusive = {
+            name for name, n in n_readers.items() if n == 1 and name not in net.outputs
+        }
+        self.linear_node = {}  # stage name -> its Affine/Conv2d node name
+
+    # ------------------------------------------------------------- stages
+
+    def run(self):
+        for stage in self.net.stages:
+            if stage.is_input:
+                shape = _nir_shape(stage.output_shape)
+                node = self.add(stage.name, self.nir.Input(np.array(shape)))
+                self.values[stage.name] = _Value([(node, 1.0)], shape)
+                continue
+            ins = [self.values[n] for n in stage.inputs]
+            value = self.op(stage, ins) if stage.op is not None else ins[0]
+            if stage.spiking_neuron is not None:
+                value = self.neuron(stage, value)
+            self.values[stage.name] = value
+        for name in self.net.outputs:
+            self.output(self.net[name])
+        if self.approximations:
+            self.refuse_approximations()
+        return self.nir.NIRGraph(nodes=self.nodes, edges=self.edges)
+
+    def op(self, stage, ins):
+        if stage.spiking_max_pool is not None or "MaxPool" in stage.kind:
+            _refuse(
+                stage,
+                "NIR has no max pooling",
+                "Convert with rateconv.convert(model, max_to_avg_pool=True) (this "
+                "changes the function) or use average pooling in the model",
+            )
+        op = stage.op
+        if not isinstance(op, keras.layers.Layer) and not hasattr(op, "layer"):
+            _refuse(stage, f"NIR has no node for the operation {type(op).__name__}")
+        layer = getattr(op, "layer", op)
+        if getattr(layer, "data_format", "channels_last") != "channels_last":
+            _refuse(stage, "channels-first Keras layers are not supported")
+        cls = type(layer)
+        if cls in (keras.layers.Add, keras.layers.Subtract, keras.layers.Average):
+            return self.merge(stage, layer, ins)
+        if cls is keras.layers.Rescaling:
+            return self.rescaling(stage, layer, ins[0])
+        if cls is keras.layers.Dense:
+            return self.dense(stage, layer, ins[0])
+        if cls in (keras.layers.Conv2D, keras.layers.DepthwiseConv2D):
+            return self.conv(stage, layer, ins[0])
+        if cls is keras.layers.AveragePooling2D:
+            return self.pool(stage, layer, ins[0])
+        if cls is keras.layers.GlobalAveragePooling2D:
+            return self.global_pool(stage, layer, ins[0])
+        if cls is keras.layers.Flatten:
+            return self.flatten(stage, ins[0])
+        reason = {
+            keras.layers.Concatenate: "NIR has no concatenation",
+            keras.layers.BatchNormalization: "a batch normalization that does not "
+            "fold into the Dense/Conv before it has no NIR node",
+        }.get(cls, f"NIR has no node for the Keras layer {cls.__name__}")
+        _refuse(stage, reason)
+
     # ------------------------------------------------------------ neurons
 
     def neuron(self, stage, value):
@@ -445,17 +453,13 @@ class _Exporter:
                 v_reset=0 * ones,
             )
         else:
-            node = self.nir.IF(
-                r=ones * r, v_threshold=ones, v_reset=0 * ones
-            )
+            node = self.nir.IF(r=ones * r, v_threshold=ones, v_reset=0 * ones)
         name = stage.name if stage.op is None else f"{stage.name}.spikes"
         last = self.add(name, node, sources)
         synapse = stage.synapse
         if synapse is not None:
             for i in range(synapse.n_stages):
-                li = self.nir.LI(
-                    tau=ones * synapse.tau, r=ones, v_leak=0 * ones
-                )
+                li = self.nir.LI(tau=ones * synapse.tau, r=ones, v_leak=0 * ones)
                 last = self.add(f"{stage.name}.synapse{i}", li, [last])
         return _Value([(last, float(neuron.amplitude))], value.shape)
 
