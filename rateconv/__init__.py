@@ -14,6 +14,7 @@ from rateconv.converter import (
     supported_layers,
     unregister_converter,
 )
+from rateconv.energy import EnergyReport, energy, register_device
 from rateconv.layers import PopulationPooling, SoftLIF
 from rateconv.metrics import Evaluation
 from rateconv.network import SpikingNetwork, Stage

@@ -11,11 +11,12 @@ from rateconv.cli._common import UsageError, one_line
 from rateconv.cli._options import ArgumentParser, add_option
 from rateconv.cli.bench import add_parser as add_bench
 from rateconv.cli.demo import add_parser as add_demo
+from rateconv.cli.energy import add_parser as add_energy
 from rateconv.cli.evaluate import add_parser as add_evaluate
 from rateconv.cli.train import add_parser as add_train
 
 # each verb module's sub-parser, in the order of ``rateconv --help``
-VERBS = (add_demo, add_evaluate, add_bench, add_train)
+VERBS = (add_demo, add_evaluate, add_bench, add_train, add_energy)
 
 
 def build_parser():

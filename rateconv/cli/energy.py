@@ -1,0 +1,49 @@
+"""``rateconv energy MODEL``: operations and energy per inference, measured."""
+
+from __future__ import annotations
+
+import json
+
+from rateconv.cli._common import conversion, load_data, load_model
+from rateconv.cli._options import CONVERT_OPTIONS, add_option, add_options, given
+from rateconv.energy import DEVICES, energy
+from rateconv.tuning import convert
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "energy",
+        help="count spikes, synaptic operations and MACs on test images and "
+        "estimate the energy per inference on CPU, GPU, Loihi, SpiNNaker...",
+    )
+    p.add_argument("model", help="a .keras file or a pretrained name")
+    add_options(p, ("n_steps", "dataset", "data_dir", "json", "minibatch_size"))
+    add_option(p, "n_images", default=1000)
+    p.add_argument(
+        "--devices",
+        nargs="+",
+        choices=sorted(DEVICES),
+        default=None,
+        help="devices to estimate (default: all)",
+    )
+    p.set_defaults(func=cmd_energy)
+    return p
+
+
+def cmd_energy(args):
+    model = load_model(args.model)
+    x, y = load_data(args.dataset, args.n_images, args.data_dir)
+    net = convert(model, **conversion(args.model, given(args, CONVERT_OPTIONS)))
+    report = energy(
+        net,
+        x,
+        y=y,
+        n_steps=args.n_steps,
+        devices=args.devices,
+        minibatch_size=args.minibatch_size,
+    )
+    if args.json:
+        print(json.dumps({"model": args.model, **report.as_dict()}, indent=2))
+    else:
+        print(f"{args.model} on {len(x)} images of {args.dataset}")
+        print(report.summary())
