@@ -18,8 +18,10 @@ What it does:
 3. creates Norse's own virtual environment (torch CPU wheel, norse, nir,
    nirtorch; default ``~/.cache/rateconv/norse-venv``, or ``--venv``), or
    reuses it; if that fails it says why and exits with status 2;
-4. runs the graph there with ``norse.torch.from_nir(graph, dt=0.001)`` in
-   three forms: as written; with the weights that read spikes times ``1 /
+4. runs the graph there with Norse's NIR importer (``nirtorch.load`` with
+   Norse's node map, as ``norse.torch.from_nir(graph, dt=0.001)`` does; Norse
+   1.1.0 on PyPI has no ``LI`` mapping, so ``LI`` maps to Norse's
+   ``LIBoxCell`` as Norse's repository's importer does) in three forms: as written; with the weights that read spikes times ``1 /
    dt`` and ``Flatten`` counting Norse's batch axis (Norse's conventions: a
    spike is the value 1 in its step, area ``dt``, where NIR's is a delta of
    area 1); and with, in addition, each ``tau`` replaced by ``dt / (1 -
@@ -145,15 +147,15 @@ def run_rateconv(args, workdir):
     for label, network in (("rateconv", net), ("rateconv, NIR graph", imported)):
         sim = rateconv.Simulator(network, warn_activity=False)
         out = sim.predict(x, n_steps=args.n_steps, readout="mean")
-        counts = {}
-        for layer in SPIKING_LAYERS:  # per-neuron counts of the first images
-            per_image = []
-            for i in range(args.n_compare):
-                e = sim.evaluate(x[i : i + 1], y[i : i + 1], n_steps=args.n_steps)
+        per_image = {layer: [] for layer in SPIKING_LAYERS}
+        for i in range(args.n_compare):  # per-neuron counts of the first images
+            e = sim.evaluate(x[i : i + 1], y[i : i + 1], n_steps=args.n_steps)
+            for layer in SPIKING_LAYERS:
                 rates = e.activity[layer].rates  # Hz, channels last
-                per_image.append(np.rint(rates * args.n_steps * DT))
-            shape = network[layer].output_shape
-            c = np.stack(per_image).reshape(args.n_compare, *shape)
+                per_image[layer].append(np.rint(rates * args.n_steps * DT))
+        counts = {}
+        for layer, c in per_image.items():
+            c = np.stack(c).reshape(args.n_compare, *network[layer].output_shape)
             counts[layer] = np.moveaxis(c, -1, 1)
         results[label] = {"classes": out[:, -1].argmax(-1), "counts": counts}
     return results, y
@@ -165,11 +167,23 @@ def run_rateconv(args, workdir):
 def worker(workdir, n_steps, n_compare):
     """Runs in Norse's environment: the graph in three forms; writes npz."""
     import copy
+    import functools
 
     import nir
-    import norse.torch
+    import nirtorch
     import numpy as np
     import torch
+    from norse.torch.module.leaky_integrator_box import LIBoxCell, LIBoxParameters
+    from norse.torch.utils.import_nir import _import_norse_module
+
+    def norse_module(node, dt):
+        # Norse 1.1.0 (PyPI) has no LI mapping; its repository's importer maps
+        # LI to LIBoxCell (forward Euler), as done here
+        if isinstance(node, nir.LI):
+            tau_inv = torch.as_tensor(1 / np.asarray(node.tau), dtype=torch.float32)
+            v_leak = torch.as_tensor(np.asarray(node.v_leak), dtype=torch.float32)
+            return LIBoxCell(LIBoxParameters(tau_mem_inv=tau_inv, v_leak=v_leak), dt=dt)
+        return _import_norse_module(node, ignore_warnings=True, dt=dt)
 
     data = np.load(workdir / "data.npz")
     x = torch.from_numpy(data["x"]).float()
@@ -215,7 +229,12 @@ def worker(workdir, n_steps, n_compare):
             for node in g.nodes.values():
                 if isinstance(node, nir.Flatten):
                     node.start_dim += 1  # else torch flattens the batch
-        module = norse.torch.from_nir(g, dt=DT, ignore_warnings=True)
+        # nirtorch 2.x names its modules with "." replaced; give it such names
+        g = nir.NIRGraph(
+            nodes={k.replace(".", "_"): v for k, v in g.nodes.items()},
+            edges=[(a.replace(".", "_"), b.replace(".", "_")) for a, b in g.edges],
+        )
+        module = nirtorch.load(g, functools.partial(norse_module, dt=DT))
         counts = {n: [] for n in SPIKING_LAYERS}
         hooks = []
         for name, sub in module.named_modules():
