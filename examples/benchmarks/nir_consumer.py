@@ -21,10 +21,11 @@ What it does:
 4. runs the graph there with Norse's NIR importer (``nirtorch.load`` with
    Norse's node map, as ``norse.torch.from_nir(graph, dt=0.001)`` does; Norse
    1.1.0 on PyPI has no ``LI`` mapping, so ``LI`` maps to Norse's
-   ``LIBoxCell`` as Norse's repository's importer does) in three forms: as written; with the weights that read spikes times ``1 /
-   dt`` and ``Flatten`` counting Norse's batch axis (Norse's conventions: a
-   spike is the value 1 in its step, area ``dt``, where NIR's is a delta of
-   area 1); and with, in addition, each ``tau`` replaced by ``dt / (1 -
+   ``LIBoxCell`` as Norse's repository's importer does) in three forms: as
+   written; with the weights that read spikes times ``1 / dt`` (Norse's
+   convention: a spike is the value 1 in its step, area ``dt``, where NIR's
+   is a delta of area 1); every form has ``Flatten`` count Norse's batch
+   axis; and with, in addition, each ``tau`` replaced by ``dt / (1 -
    exp(-dt / tau))``, which makes Norse's forward-Euler step decay as the
    exact exponential rateconv (and NIR's equations) use;
 5. prints a table: accuracy (running mean of the output probe, the network's
