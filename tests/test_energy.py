@@ -97,7 +97,7 @@ def test_cli_energy_json(tiny_model_path, capsys):
     status = main(
         [
             "energy", str(tiny_model_path), "--dataset", "fashion_mnist_sample",
-            "--n-images", "20", "--n-steps", "3", "--devices", "loihi", "--json",
+            "--n-images", "20", "--n-steps", "3", "--hardware", "loihi", "--json",
         ]
     )  # fmt: skip
     assert status == 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from rateconv.cli._common import conversion, load_data, load_model
+from rateconv.cli._common import conversion, load_model
 from rateconv.cli._options import CONVERT_OPTIONS, add_option, add_options, given
+from rateconv.cli.evaluate import DATA_OPTIONS, load_data
 from rateconv.energy import DEVICES, energy
 from rateconv.tuning import convert
 
@@ -17,10 +18,11 @@ def add_parser(subparsers):
         "estimate the energy per inference on CPU, GPU, Loihi, SpiNNaker...",
     )
     p.add_argument("model", help="a .keras file or a pretrained name")
-    add_options(p, ("n_steps", "dataset", "data_dir", "json", "minibatch_size"))
+    add_options(p, ("n_steps", *DATA_OPTIONS, "calibration_data", "json"))
+    add_options(p, ("minibatch_size",))
     add_option(p, "n_images", default=1000)
     p.add_argument(
-        "--devices",
+        "--hardware",
         nargs="+",
         choices=sorted(DEVICES),
         default=None,
@@ -32,18 +34,25 @@ def add_parser(subparsers):
 
 def cmd_energy(args):
     model = load_model(args.model)
-    x, y = load_data(args.dataset, args.n_images, args.data_dir)
+    dataset, data, _ = load_data(args, model)
+    x, y = data.x, data.y
     net = convert(model, **conversion(args.model, given(args, CONVERT_OPTIONS)))
     report = energy(
         net,
         x,
         y=y,
         n_steps=args.n_steps,
-        devices=args.devices,
+        devices=args.hardware,
         minibatch_size=args.minibatch_size,
     )
     if args.json:
-        print(json.dumps({"model": args.model, **report.as_dict()}, indent=2))
+        print(
+            json.dumps(
+                {"model": args.model, "data": data.to_json(), **report.as_dict()},
+                indent=2,
+            )
+        )
     else:
-        print(f"{args.model} on {len(x)} images of {args.dataset}")
+        print(f"{args.model} on {len(x)} samples")
+        print(f"  {data.text()}")
         print(report.summary())

@@ -50,7 +50,9 @@ def add_parser(subparsers):
     return p
 
 
-def _load(args, model):
+def load_data(args, model):
+    """``(dataset name or None, Data, calibration inputs callable)`` from
+    the data options (`DATA_OPTIONS`)."""
     if args.data is not None and args.dataset is not None:
         raise UsageError("give --data or --dataset, not both")
     if args.data is None and (args.labels or args.calibration_data):
@@ -90,7 +92,7 @@ def _load(args, model):
 
 def cmd_evaluate(args):
     model = load_model(args.model)
-    dataset, data, calibration = _load(args, model)
+    dataset, data, calibration = load_data(args, model)
     options = conversion(args.model, given(args, CONVERT_OPTIONS), tune=args.tune)
     settings = RunSettings.from_args(args)
     result = run_evaluation(
