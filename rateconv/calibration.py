@@ -55,7 +55,7 @@ from rateconv._checks import (
 )
 from rateconv.network import SpikingNetwork
 from rateconv.neurons import DT, RectifiedLinear, SpikingRectifiedLinear
-from rateconv.simulator import Simulator
+from rateconv.simulator import Simulator, initial_voltage
 
 DEFAULT_SHIFTS = tuple(np.round(np.arange(-1.0, 1.0 + 1e-9, 0.125), 6))
 """Default grid of `calibrate` bias shifts, in spikes per run (threshold units)."""
@@ -212,16 +212,10 @@ def _input_network(net, name):
 def _initial_voltage(net, stage, n_samples, seed, start):
     """The stage's initial voltages for samples ``start..``, flat per sample.
 
-    Drawn by the neuron type, from a seed of the stage's position as the
-    simulator does, so a uniform start is scored as it will be simulated.
+    The simulator's own draw (per sample, from the sample's index in the run),
+    so a uniform start is scored as it will be simulated.
     """
-    index = [s.name for s in net.stages].index(stage.name)
-    shape = (n_samples,) + tuple(stage.output_shape)
-    voltage = stage.spiking_neuron.initial_state(
-        shape,
-        stage.initial_state,
-        seed=np.array([seed + 7919 * (index + 1), -1 - start], np.int64),
-    )[0]
+    voltage = initial_voltage(net, stage.name, n_samples, seed, start)
     return np.asarray(voltage, np.float32).reshape(n_samples, -1)
 
 

@@ -2,8 +2,12 @@
 
 `record()` runs every case and returns ``{key: array}``; the arrays saved in
 ``tests/data/behaviour_lock.npz`` were recorded with the code before the
-package was restructured (``python -m tests.behaviour_lock`` rewrites them:
-only do that for an intended change of behaviour).  Each case rebuilds its
+package was restructured, except the cases with random draws (uniform
+initial voltages, Poisson inputs: ``relu_all_options``,
+``relu_max_to_avg_poisson``, ``softlif_all_options``), recorded again when the
+draws became per-sample streams (`rateconv.simulator._random`).
+``python -m tests.behaviour_lock`` rewrites them: only do that for an
+intended change of behaviour.  Each case rebuilds its
 Keras model from the architecture below and the weights stored in the file,
 so the check does not depend on Keras' random initializers.
 """

@@ -36,6 +36,7 @@ from rateconv.simulator._run import (
     RunResult,
     RunSpec,
     latency_steps,
+    initial_voltage,
     run_minibatches,
 )
 from rateconv.simulator._simulator import PRECISIONS, Simulator
@@ -69,6 +70,7 @@ __all__ = [
     "engine_names",
     "forward_graph",
     "latency_steps",
+    "initial_voltage",
     "register_engine",
     "run_minibatches",
 ]

@@ -17,6 +17,12 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from rateconv.simulator._random import (
+    POISSON_STREAM,
+    bernoulli_spikes,
+    sample_indices,
+    uniform_voltage,
+)
 from rateconv.synapses import Lowpass
 
 MODES = ("spiking", "rate")
@@ -292,9 +298,10 @@ def initial_states(network, size, seed=0, batch_start=0):
     """``{stage: {"neuron": ..., "synapse": ..., "pool": ...}}`` at step 0.
 
     A neuron stage's voltage starts as its ``initial_state`` says; a
-    ``"uniform"`` start is drawn from a stateless seed of ``seed``, the stage's
-    index and ``batch_start``, so every engine and minibatch layout draws the
-    same voltages.
+    ``"uniform"`` start is drawn per sample from ``seed``, the stage's index
+    and the sample's index in the run (``batch_start`` + its row;
+    `rateconv.simulator._random`), so every engine, minibatch layout and
+    replica draws the same voltages for the same sample.
     """
     states = {}
     for index, stage in enumerate(network.stages):
@@ -312,13 +319,27 @@ def initial_states(network, size, seed=0, batch_start=0):
     return states
 
 
+def initial_voltage(network, stage_name, size, seed=0, batch_start=0):
+    """The initial voltage of stage ``stage_name`` for samples ``batch_start..``.
+
+    What `initial_states` gives that stage, shape ``(size, *output_shape)``
+    (e.g. for calibration to score a uniform start as it will be simulated).
+    """
+    index = [s.name for s in network.stages].index(stage_name)
+    stage = network.stages[index]
+    shape = (size,) + tuple(stage.output_shape)
+    return _neuron_state(stage, shape, seed, index, batch_start)[0]
+
+
 def _neuron_state(stage, shape, seed, index, batch_start):
-    # the voltage (first state) starts as the stage says, drawn by the neuron
-    return stage.spiking_neuron.initial_state(
-        shape,
-        stage.initial_state,
-        seed=tf.constant([seed + 7919 * (index + 1), -1 - batch_start], tf.int64),
-    )
+    # the voltage (first state) starts as the stage says, drawn by the neuron;
+    # a uniform one per sample, so it does not depend on the minibatch layout
+    neuron = stage.spiking_neuron
+    if stage.initial_state != "uniform" or not neuron.state_names:
+        return neuron.initial_state(shape, stage.initial_state)
+    zero = neuron.initial_state(shape, "zero")
+    samples = sample_indices(batch_start, shape[0])
+    return (uniform_voltage(shape, seed, index, samples), *zero[1:])
 
 
 def advance_stages(network, values, states, stage_value, mask):
@@ -362,27 +383,27 @@ def probe_states(network, probe_synapse, size):
     ]
 
 
-def poisson_spikes(x, t0, n_steps, seed, batch_start, time_major=False):
+def poisson_spikes(x, t0, n_steps, seed, batch_start, time_major=False, stream=0):
     """Bernoulli spikes of probability ``x``, time-major, for steps t0.. .
 
     ``x`` holds still (shape ``(batch, ...)``) or, with ``time_major``, gives
-    each step's probability (shape ``(n_steps, batch, ...)``).  The draw at
-    step ``t`` depends on ``seed``, ``batch_start`` and ``t`` only, so it is
-    the same however the run is cut into chunks, and a constant input tiled
-    over time spikes as the constant input does.
+    each step's probability (shape ``(n_steps, batch, ...)``).  The draw of a
+    sample at step ``t`` depends on ``seed``, ``stream`` (the input's index),
+    the sample's index in the run (``batch_start`` + its row) and ``t`` only
+    (`rateconv.simulator._random`), so it is the same however the run is cut
+    into chunks, minibatches or replicas, and a constant input tiled over time
+    spikes as the constant input does.
     """
-    steps = []
-    for t in range(n_steps):
-        xt = x[t] if time_major else x
-        s = tf.stack(
-            [
-                tf.cast(seed, tf.int64),
-                tf.cast(batch_start, tf.int64) * 1_000_003 + tf.cast(t0 + t, tf.int64),
-            ]
-        )
-        u = tf.random.stateless_uniform(tf.shape(xt), seed=s)
-        steps.append(tf.cast(u < xt, xt.dtype))
-    return tf.stack(steps)
+    batch = tf.shape(x)[1 if time_major else 0]
+    steps = tf.cast(t0, tf.int64) + tf.range(n_steps, dtype=tf.int64)
+    return bernoulli_spikes(
+        x,
+        seed,
+        POISSON_STREAM + stream,
+        sample_indices(batch_start, batch),
+        steps,
+        time_major=time_major,
+    )
 
 
 def latency_steps(x, total_steps, log=False):

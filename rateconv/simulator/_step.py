@@ -81,11 +81,13 @@ class StepEngine(Engine):
         @tf.function
         def step(inputs, states, probes, t, mask, seed, batch_start, total):
             values = {}
-            for name in net.inputs:
+            for stream, name in enumerate(net.inputs):
                 x = inputs[name]
                 if spec.input_encoding != "constant":
                     encoding = spec.input_encoding
-                    x = _run.encode_inputs(x, encoding, t, 1, seed, batch_start, total)
+                    x = _run.encode_inputs(
+                        x, encoding, t, 1, seed, batch_start, total, stream=stream
+                    )
                     x = x[0]
                 values[name] = x
             new_states, counts = _run.advance_stages(

@@ -313,6 +313,7 @@ class TimeBatchedEngine(Engine):
                             batch_start,
                             total,
                             time_major=varies,
+                            stream=net.inputs.index(stage.name),
                         )
                     values[stage.name] = (x, True)
             new_states, counts = advance_stages(net, values, states, stage_value, mask)
