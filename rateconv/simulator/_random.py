@@ -80,10 +80,12 @@ def _bernoulli(x, seed, stream, samples, steps, time_major):
     return tf.cast(tf.reshape(u, shape) < p, x.dtype)
 
 
-@tf.function(jit_compile=True)
-def _uniform(shape, seed, stream, samples):
+# called eagerly, once per stage and minibatch: ``reduce_retracing`` keeps one
+# trace for every stage shape (XLA still compiles each shape, silently)
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _uniform(elements, seed, stream, samples):
     initial = tf.constant([_INITIAL_STEP], tf.int64)
-    return tf.reshape(_draws(seed, stream, samples, initial, shape[1]), shape)
+    return _draws(seed, stream, samples, initial, tf.size(elements))[0]
 
 
 def sample_indices(start, size):
@@ -124,9 +126,8 @@ def uniform_voltage(shape, seed, stage_index, samples):
     in the whole run; each sample draws the same voltages wherever it runs.
     """
     shape = tuple(int(d) for d in shape)
-    flat = (shape[0], int(np.prod(shape[1:])))
     u = _uniform(
-        flat,
+        tf.zeros(int(np.prod(shape[1:])), tf.int8),  # its shape only: the elements
         tf.cast(seed, tf.int64),
         tf.constant(VOLTAGE_STREAM + stage_index, tf.int64),
         tf.cast(samples, tf.int64),

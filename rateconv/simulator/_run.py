@@ -192,6 +192,55 @@ class TimeMajorCollector:
         )
 
 
+class Accumulator:
+    """Gathers minibatch results, in run order, into one `RunResult`.
+
+    Spike counts are summed minibatch by minibatch in the order of the run,
+    so every driver (one device or a `tf.distribute` strategy) rounds them
+    alike.
+    """
+
+    def __init__(self, network, spec, *, on_batch=None, keep_outputs=True):
+        self.spec = spec
+        self.on_batch = on_batch
+        self.keep_outputs = keep_outputs
+        self.outputs = [[] for _ in network.outputs]
+        self.layers = {name: [] for name in spec.probe_keys}
+        self.counts, self.n_counted = {}, 0
+
+    def add(self, result, minibatch):
+        """One minibatch's `RunResult` (padding included)."""
+        valid = minibatch.n_valid
+        result = result.valid(valid)
+        if self.on_batch is not None:
+            self.on_batch(result.outputs, minibatch)
+        if self.keep_outputs:
+            for i, o in enumerate(result.outputs):
+                self.outputs[i].append(o)
+        for name in self.spec.probe_keys:
+            self.layers[name].append(result.layers[name])
+        for name, c in result.counts.items():
+            self.counts[name] = self.counts.get(name, 0) + c
+        self.n_counted += self.spec.counted(valid)
+
+    def result(self):
+        """The whole run's `RunResult`."""
+        outputs = self.outputs
+        return RunResult(
+            outputs=[np.concatenate(o) for o in outputs] if self.keep_outputs else None,
+            layers={k: np.concatenate(v) for k, v in self.layers.items()},
+            counts=self.counts,
+            n_counted=self.n_counted if self.counts else 0,
+        )
+
+
+def samples_per_minibatch(source, minibatch_size):
+    """The samples per minibatch of a run (None: up to 200)."""
+    size = minibatch_size or DEFAULT_MINIBATCH
+    n = source.n_samples
+    return size if n is None else min(size, n)
+
+
 def run_minibatches(
     engine,
     source,
@@ -225,48 +274,29 @@ def run_minibatches(
     description : str or None
         The progress bar's label.
     """
-    n = source.n_samples
-    size = minibatch_size or DEFAULT_MINIBATCH
-    if n is not None:
-        size = min(size, n)
-    bar = _progress_bar(progress, n, size, description or _describe(spec))
-    outputs = [[] for _ in engine.network.outputs]
-    layers = {name: [] for name in spec.probe_keys}
-    counts, n_counted = {}, 0
+    size = samples_per_minibatch(source, minibatch_size)
+    bar = progress_bar(progress, source.n_samples, size, description or describe(spec))
+    gathered = Accumulator(
+        engine.network, spec, on_batch=on_batch, keep_outputs=keep_outputs
+    )
     try:
         for minibatch in source.minibatches(size):
-            valid = minibatch.n_valid
-            result = engine.run_batch(minibatch, spec).valid(valid)
-            if on_batch is not None:
-                on_batch(result.outputs, minibatch)
-            if keep_outputs:
-                for i, o in enumerate(result.outputs):
-                    outputs[i].append(o)
-            for name in spec.probe_keys:
-                layers[name].append(result.layers[name])
-            for name, c in result.counts.items():
-                counts[name] = counts.get(name, 0) + c
-            n_counted += spec.counted(valid)
+            gathered.add(engine.run_batch(minibatch, spec), minibatch)
             if bar is not None:
-                bar.update(valid)
+                bar.update(minibatch.n_valid)
     finally:
         if bar is not None:
             bar.close()
-    return RunResult(
-        outputs=[np.concatenate(o) for o in outputs] if keep_outputs else None,
-        layers={k: np.concatenate(v) for k, v in layers.items()},
-        counts=counts,
-        n_counted=n_counted if counts else 0,
-    )
+    return gathered.result()
 
 
-def _describe(spec):
+def describe(spec):
     if spec.mode == "rate":
         return "rate mode"
     return f"spiking, {spec.n_steps} steps"
 
 
-def _progress_bar(progress, n_samples, size, description):
+def progress_bar(progress, n_samples, size, description):
     """A tqdm bar over samples, or None.
 
     ``tqdm.auto`` draws a widget in a notebook and a text bar elsewhere;

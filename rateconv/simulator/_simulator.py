@@ -14,6 +14,7 @@ from rateconv.converter import convert
 from rateconv.network import SpikingNetwork
 from rateconv.neurons import DT
 from rateconv.simulator._activity import warn_activity
+from rateconv.simulator._distribute import check_strategy, run_distributed
 from rateconv.simulator._engines import engine_class, engine_names
 from rateconv.simulator._inputs import as_source
 from rateconv.simulator._rate import RateEngine
@@ -156,6 +157,13 @@ class Simulator:
         of each minibatch (about 1% of its time); ``False`` skips both.
         Warning filters work too (``warnings.filterwarnings("ignore",
         category=rateconv.ActivityWarning)``).
+    strategy : tf.distribute.Strategy or None
+        Spread `predict` and `evaluate` over the replicas of a
+        ``MirroredStrategy`` (devices of one machine) or
+        ``MultiWorkerMirroredStrategy`` (processes or machines): each replica
+        runs whole minibatches of ``minibatch_size`` samples, and the results
+        are those of one device, bit for bit (`rateconv.simulator._distribute`).
+        None (default): one device.
     """
 
     def __init__(
@@ -169,6 +177,7 @@ class Simulator:
         precision="float32",
         max_chunk_elements=2**24,
         warn_activity=True,
+        strategy=None,
     ):
         if isinstance(network, keras.Model):
             network = convert(network)
@@ -197,6 +206,7 @@ class Simulator:
         self.precision = precision
         self.max_chunk_elements = int(max_chunk_elements)
         self.warn_activity = bool(warn_activity)
+        self.strategy = check_strategy(strategy)
         options = dict(
             dt=dt, precision=precision, max_chunk_elements=self.max_chunk_elements
         )
@@ -249,10 +259,11 @@ class Simulator:
 
     def _run(self, source, spec, **driver_options):
         engine = self._rate_engine if spec.mode == "rate" else self._engine
-        return run_minibatches(
-            engine,
-            source,
-            spec,
+        run, args = run_minibatches, (engine, source, spec)
+        if self.strategy is not None:
+            run, args = run_distributed, (*args, self.strategy)
+        return run(
+            *args,
             minibatch_size=self.minibatch_size,
             progress=self.progress,
             **driver_options,
