@@ -146,11 +146,14 @@ def run_evaluation(
     *,
     calibration=None,
     return_outputs=False,
+    strategy=None,
 ):
     """Convert `model` with `options`, then evaluate it in rate mode and spiking.
 
     `calibration` returns the training inputs that ``settings.tune``,
     ``settings.normalize`` and ``settings.calibrate`` use (called only then).
+    `strategy` (``--devices``, ``--multi-worker``) spreads the evaluation
+    over devices.
     """
     x_cal = None
     if settings.tune or settings.normalize or settings.calibrate:
@@ -167,7 +170,10 @@ def run_evaluation(
         if settings.calibrate:
             net = calibrate(net, x_cal, n_steps=settings.n_steps)
     sim = Simulator(
-        net, minibatch_size=settings.minibatch_size, precision=settings.precision
+        net,
+        minibatch_size=settings.minibatch_size,
+        precision=settings.precision,
+        strategy=strategy,
     )
     start = time.perf_counter()
     rate = sim.evaluate(x, y, mode="rate")

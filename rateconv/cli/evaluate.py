@@ -21,6 +21,7 @@ from rateconv.cli._common import (
     versions,
 )
 from rateconv.cli._figures import save_plot_dir, save_plots
+from rateconv.cli._devices import add_device_options, strategy_from_args
 from rateconv.cli._options import (
     CONVERT_OPTIONS,
     DATASETS,
@@ -46,6 +47,7 @@ def add_parser(subparsers):
     add_options(p, (*DATA_OPTIONS, "calibration_data", "json"))
     add_option(p, "plot")
     add_option(p, "plot_dir")
+    add_device_options(p)
     p.set_defaults(func=cmd_evaluate)
     return p
 
@@ -91,6 +93,7 @@ def load_data(args, model):
 
 
 def cmd_evaluate(args):
+    strategy = strategy_from_args(args)  # first: before TensorFlow starts devices
     model = load_model(args.model)
     dataset, data, calibration = load_data(args, model)
     options = conversion(args.model, given(args, CONVERT_OPTIONS), tune=args.tune)
@@ -103,6 +106,7 @@ def cmd_evaluate(args):
         settings,
         calibration=calibration,
         return_outputs=bool(args.plot),
+        strategy=strategy,
     )
     # the time all the samples would take, from this run's
     full_seconds = result.seconds * data.n_total / len(data.x)
