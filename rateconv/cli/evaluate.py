@@ -20,8 +20,8 @@ from rateconv.cli._common import (
     tuning_json,
     versions,
 )
-from rateconv.cli._figures import save_plot_dir, save_plots
 from rateconv.cli._devices import add_device_options, strategy_from_args
+from rateconv.cli._figures import save_plot_dir, save_plots
 from rateconv.cli._options import (
     CONVERT_OPTIONS,
     DATASETS,

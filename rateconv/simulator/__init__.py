@@ -35,8 +35,8 @@ from rateconv.simulator._run import (
     SAMPLED_ROWS,
     RunResult,
     RunSpec,
-    latency_steps,
     initial_voltage,
+    latency_steps,
     run_minibatches,
 )
 from rateconv.simulator._simulator import PRECISIONS, Simulator

@@ -445,7 +445,9 @@ class Simulator:
             n_samples=n,
             n_steps=spec.n_steps if mode == "spiking" else 1,
             mode=mode,
-            activity=self._activity(result.counts, n, spec.n_steps),
+            activity=layer_activity(
+                self.network, result.counts, n, spec.n_steps, self.dt
+            ),
             outputs=result.outputs[output] if return_outputs else None,
         )
 
@@ -460,17 +462,19 @@ class Simulator:
                 stacklevel=4,
             )
 
-    def _activity(self, counts, n_samples, n_steps):
-        activity = {}
-        for stage in self.network.neuron_stages:
-            if stage.name in counts:
-                c = counts[stage.name]
-                activity[stage.name] = metrics.LayerActivity(
-                    n_neurons=stage.n_neurons,
-                    spike_count=float(c.sum()),
-                    rates=c.reshape(-1) / (n_samples * n_steps * self.dt),
-                )
-        return activity
+
+def layer_activity(network, counts, n_samples, n_steps, dt):
+    """``{layer: metrics.LayerActivity}`` from a run's spike counts."""
+    activity = {}
+    for stage in network.neuron_stages:
+        if stage.name in counts:
+            c = counts[stage.name]
+            activity[stage.name] = metrics.LayerActivity(
+                n_neurons=stage.n_neurons,
+                spike_count=float(c.sum()),
+                rates=c.reshape(-1) / (n_samples * n_steps * dt),
+            )
+    return activity
 
 
 def _unit_range(encoding):
