@@ -269,7 +269,8 @@ def seq_training_aids():
             L.Conv2D(4, 3),
             rateconv.QuantizedReLU(levels=4, threshold=1.5),
             L.Flatten(),
-            L.Dense(3),
+            L.Dense(3 * 4),
+            rateconv.PopulationPooling(4),  # 3 classes of 4 outputs each
         ]
     )
 
