@@ -2,7 +2,9 @@
 
 Each stage's linear operation runs once over a whole chunk of timesteps (time
 folded into the batch), and only the elementwise neuron and synapse updates
-loop over time, compiled with XLA.  Stages whose inputs are constant over time
+loop over time: on the CPU in fused numba kernels where they cover the neuron
+type (`rateconv.simulator._fused`, bit for bit the XLA loop's results), else
+compiled with XLA.  Stages whose inputs are constant over time
 (everything before the first neuron, with constant input presentation) are
 computed once per minibatch.
 
@@ -24,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from rateconv.converter import clone_layer
+from rateconv.simulator import _fused
 from rateconv.simulator._engines import Engine, register_engine
 from rateconv.simulator._max_pool import max_pool_chunk
 from rateconv.simulator._run import (
@@ -121,9 +124,16 @@ def synapse_scan(synapse, dt, n_steps):
     return scan
 
 
+def _neuron_loop(stage):
+    """The fused CPU kernel where it covers the stage, else the XLA loop."""
+    if _fused.supports(stage.spiking_neuron, stage.synapse):
+        return _fused.fused_scan
+    return neuron_scan
+
+
 @register_engine
 class TimeBatchedEngine(Engine):
-    """Linear work once per chunk of steps, XLA loops for the neurons."""
+    """Linear work once per chunk of steps, fused loops for the neurons."""
 
     name = "time_batched"
     precisions = ("float32", "bfloat16")
@@ -228,7 +238,7 @@ class TimeBatchedEngine(Engine):
         static = self._static_stages(spec.input_encoding)
         ops = self._ops(static)
         scans = {
-            s.name: neuron_scan(
+            s.name: _neuron_loop(s)(
                 s.spiking_neuron,
                 s.synapse,
                 self.dt,
