@@ -11,9 +11,15 @@ from rateconv.simulator._time_batched import neuron_scan
 from rateconv.synapses import Alpha, Lowpass
 from tests.helpers import conv_net, images
 
-pytestmark = pytest.mark.skipif(
-    not _fused.available(), reason="numba missing or the fused kernels are off"
-)
+pytestmark = pytest.mark.skipif(not _fused.HAVE_NUMBA, reason="numba missing")
+
+
+@pytest.fixture(autouse=True)
+def kernels_on():
+    previous = _fused.set_enabled(True)
+    yield
+    _fused.set_enabled(previous)
+
 
 DT = 0.001
 

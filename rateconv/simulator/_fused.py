@@ -18,6 +18,7 @@ the same way; other subnormal results never change a spike).  Spike counts
 are exact integers (the XLA loop's are float sums of ``amplitude / dt``
 rescaled, equal to them within float rounding).
 
+Off by default (see ``_enabled``): turn them on with ``RATECONV_FUSED=1``.
 Covered: `LIF` (refractory period, either reset, ``min_voltage``),
 `SpikingRectifiedLinear` (integrate-and-fire, either reset), with no synapse,
 a `Lowpass` or an `Alpha` synapse.  Anything else, and any run where numba is
@@ -26,24 +27,23 @@ missing or the tensors are not on the CPU, uses the XLA loop.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
 
-try:  # numba is optional: without it every neuron runs in the XLA loop
-    from numba import njit, prange
-
-    from rateconv.simulator import _xla_math as xm
-except ImportError:  # pragma: no cover - exercised where numba is absent
-    njit = None
-
-BLOCK = 1024
-"""Neurons of one sample a thread advances together (their state stays in L1)."""
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+"""numba is optional (``pip install rateconv[fused]``)."""
 
 ENV_SWITCH = "RATECONV_FUSED"
-"""Environment variable: ``0`` turns the fused kernels off (XLA loops only)."""
+"""Environment variable: ``1`` turns the fused kernels on, ``0`` off."""
 
-_enabled = [True]
+# Off by default: measured side by side on the 2-core AMD EPYC these targets
+# are set on, the whole network ran no faster with them (see `rateconv bench`,
+# "kernel on/off"): the update is bound by XLA's expm1 and log1p, which the
+# kernels must evaluate for every neuron and step to stay bit-exact, not by
+# memory traffic, and fresh output buffers cost page faults at batch 200.
+_enabled = [os.environ.get(ENV_SWITCH, "0") == "1"]
 
 
 def set_enabled(flag):
@@ -57,142 +57,16 @@ def set_enabled(flag):
 
 
 def available():
-    """Whether the fused kernels can run here.
+    """Whether the fused kernels run here.
 
-    numba importable, not turned off (`set_enabled`, ``RATECONV_FUSED=0``),
-    and no GPU visible to TensorFlow (there the XLA loops run on the GPU).
+    numba importable, turned on (`set_enabled`, ``RATECONV_FUSED=1``), and no
+    GPU visible to TensorFlow (there the XLA loops run on the GPU).
     """
-    if njit is None or not _enabled[0] or os.environ.get(ENV_SWITCH, "1") == "0":
+    if not HAVE_NUMBA or not _enabled[0]:
         return False
     import tensorflow as tf
 
     return not tf.config.list_logical_devices("GPU")
-
-
-# ---------------------------------------------------------------------------
-# Kernels (compiled on first use; cached on disk by numba)
-# ---------------------------------------------------------------------------
-
-if njit is not None:
-    from llvmlite import binding as _llvm
-
-    # The inner loops touch up to eight arrays; LLVM's default budget of
-    # runtime alias checks (8) would leave them scalar.
-    _llvm.set_option("rateconv", "-runtime-memory-check-threshold=64")
-
-    _OPTS = {"fastmath": False, "error_model": "numpy"}  # no Python div checks
-
-    @njit(inline="always", **_OPTS)
-    def _flush(x):
-        # XLA runs with subnormals flushed to zero; so do the kernels, on the
-        # states that decay towards zero (a silent neuron's voltage, a synapse)
-        return xm.ZERO if xm.fabs32(x) < xm._FLT_MIN else x
-
-    @njit(inline="always", **_OPTS)
-    def _copy(src, dst):
-        for i in range(src.shape[0]):
-            dst[i] = src[i]
-
-    # The row functions advance one sample's block of neurons by one step.
-    # Kept out of line, their loops see only 1-D arrays and vectorize.
-
-    @njit(nogil=True, cache=True, **_OPTS)
-    def _lif_row(jb, vb, rb, ob, cb, p, w, static, reset_sub):
-        gain, bias, dt, tau_rc, tau_ref, amp_dt, min_v, recip_tau = p[:8]
-        lim, bias_m1 = p[10], p[11]
-        for i in range(vb.shape[0]):
-            x = jb[i]
-            cur = xm.fma(x, gain, bias)
-            ref = rb[i] + (-dt)
-            d = dt - ref
-            d = xm.ZERO if d < xm.ZERO else d
-            d = dt if d > dt else d
-            e = xm.expm1((-d) * recip_tau)
-            v0 = vb[i]
-            v = xm.fma(-(cur - v0), e, v0)
-            spiked = v > xm.ONE
-            # J - 1; where J is constant XLA computes it once, outside its
-            # loop, folded to x * gain + (bias - 1)
-            cm1 = xm.fma(x, gain, bias_m1) if static else cur + xm.MINUS_ONE
-            den = cm1 if spiked else xm.ONE
-            over = (v + xm.MINUS_ONE) / den if spiked else xm.ZERO
-            over = lim if over > lim else over
-            ts = xm.fma(tau_rc, xm.log1p(-over), dt)
-            rb[i] = (tau_ref + ts) if spiked else ref
-            low = v if v > min_v else min_v
-            reset = (v + xm.MINUS_ONE) if reset_sub else xm.ZERO
-            vb[i] = reset if spiked else _flush(low)
-            cb[i] += w if spiked else xm.ZERO
-            ob[i] = amp_dt if spiked else xm.ZERO
-
-    @njit(nogil=True, cache=True, **_OPTS)
-    def _if_row(jb, vb, ob, cb, p, w, static, reset_sub):
-        gain, bias, dt, amp_dt, gain_dt = p[0], p[1], p[2], p[3], p[6]
-        no_bias = p[7] != xm.ZERO
-        for i in range(vb.shape[0]):
-            x = jb[i]
-            v0 = vb[i]
-            # voltage + (x * gain + bias) * dt, rounded as XLA rounds it: it
-            # folds gain * dt when there is no bias, and computes a constant
-            # current's charge once, outside its loop
-            cur = xm.fma(x, gain, bias)
-            q = x * gain_dt if no_bias else cur * dt
-            fused = xm.fma(x, gain_dt, v0) if no_bias else xm.fma(cur, dt, v0)
-            v = v0 + q if static else fused
-            k = xm.floor32(v)
-            k = k if k > xm.ZERO else xm.ZERO
-            kept = v - k if reset_sub else v
-            vb[i] = xm.ZERO if (k > xm.ZERO and not reset_sub) else kept
-            cb[i] += w * k
-            ob[i] = k * amp_dt
-
-    @njit(nogil=True, cache=True, **_OPTS)
-    def _synapse_row(ob, sb, a, one_minus_a):
-        # Lowpass.step: y = a * s + (1 - a) * x; XLA contracts the first
-        # product into the add
-        for i in range(ob.shape[0]):
-            y = _flush(xm.fma(a, sb[i], one_minus_a * ob[i]))
-            sb[i] = y
-            ob[i] = y
-
-    @njit(parallel=True, nogil=True, cache=True, **_OPTS)
-    def _kernel(j, static, states_in, syn_in, mask, n_rows, reset_sub, n_steps, p, lif):
-        """A chunk of ``n_steps`` steps of LIF (``lif``) or IF neurons.
-
-        ``j``: (T or 1, B, N); ``states_in``: (n_states, B, N) (voltage, then
-        refractory time); ``syn_in``: (stages, B, N); ``p``: float32
-        parameters (`_params`), the synapse's decay and its complement at 8
-        and 9.  Returns the output (T, B, N), the new states and synapse
-        states and the spike count of each neuron.
-        """
-        _, batch, n = states_in.shape
-        a, one_minus_a = p[8], p[9]
-        out = np.empty((n_steps, batch, n), np.float32)
-        states = np.empty_like(states_in)
-        syn = np.empty_like(syn_in)
-        counts = np.zeros(n, np.float32)
-        for blk in prange((n + BLOCK - 1) // BLOCK):
-            lo = blk * BLOCK
-            hi = min(lo + BLOCK, n)
-            cb = counts[lo:hi]
-            for b in range(batch):
-                w = mask[b] if b < n_rows else xm.ZERO
-                for k in range(states.shape[0]):
-                    _copy(states_in[k, b, lo:hi], states[k, b, lo:hi])
-                for k in range(syn.shape[0]):
-                    _copy(syn_in[k, b, lo:hi], syn[k, b, lo:hi])
-                vb = states[0, b, lo:hi]
-                for t in range(n_steps):
-                    jb = j[0 if static else t, b, lo:hi]
-                    ob = out[t, b, lo:hi]
-                    if lif:
-                        rb = states[1, b, lo:hi]
-                        _lif_row(jb, vb, rb, ob, cb, p, w, static, reset_sub)
-                    else:
-                        _if_row(jb, vb, ob, cb, p, w, static, reset_sub)
-                    for k in range(syn.shape[0]):
-                        _synapse_row(ob, syn[k, b, lo:hi], a, one_minus_a)
-        return out, states, syn, counts
 
 
 # ---------------------------------------------------------------------------
@@ -285,6 +159,8 @@ def fused_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
     """
     import tensorflow as tf
 
+    from rateconv.simulator._fused_kernels import kernel
+
     lif = _kind(neuron, synapse) == "lif"
     params = _params(neuron, synapse, dt)
     reset_sub = neuron.reset == "subtract"
@@ -302,7 +178,7 @@ def fused_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
         else:
             syn = np.empty((0, batch, n), np.float32)
         n_rows = 0 if not count else min(rows or batch, batch)
-        out, new, new_syn, counts = _kernel(
+        out, new, new_syn, counts = kernel(
             j3,
             static,
             neuron_states,
