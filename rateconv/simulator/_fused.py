@@ -18,7 +18,7 @@ the same way; other subnormal results never change a spike).  Spike counts
 are exact integers (the XLA loop's are float sums of ``amplitude / dt``
 rescaled, equal to them within float rounding).
 
-Off by default (see ``_enabled``): turn them on with ``RATECONV_FUSED=1``.
+On by default where numba is installed; ``RATECONV_FUSED=0`` turns them off.
 Covered: `LIF` (refractory period, either reset, ``min_voltage``),
 `SpikingRectifiedLinear` (integrate-and-fire, either reset), with no synapse,
 a `Lowpass` or an `Alpha` synapse.  Anything else, and any run where numba is
@@ -29,21 +29,22 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 
 import numpy as np
 
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
-"""numba is optional (``pip install rateconv[fused]``)."""
+"""numba is a dependency, but rateconv runs without it (XLA loops only)."""
 
 ENV_SWITCH = "RATECONV_FUSED"
-"""Environment variable: ``1`` turns the fused kernels on, ``0`` off."""
+"""Environment variable: ``0`` turns the fused kernels off (XLA loops only)."""
 
-# Off by default: measured side by side on the 2-core AMD EPYC these targets
-# are set on, the whole network ran no faster with them (see `rateconv bench`,
-# "kernel on/off"): the update is bound by XLA's expm1 and log1p, which the
-# kernels must evaluate for every neuron and step to stay bit-exact, not by
-# memory traffic, and fresh output buffers cost page faults at batch 200.
-_enabled = [os.environ.get(ENV_SWITCH, "0") == "1"]
+# On by default: side by side on the 2-core AMD EPYC of issue #15 the whole
+# reference network runs about 1.2x faster with them at batch 32 and 200
+# (`rateconv bench`, "kernels on/off").  Not more: the update is bound by
+# XLA's expm1, log1p and divisions, which the kernels evaluate for every
+# neuron and step as XLA does (bit-exactness), more than by memory traffic.
+_enabled = [os.environ.get(ENV_SWITCH, "1") != "0"]
 
 
 def set_enabled(flag):
@@ -59,8 +60,8 @@ def set_enabled(flag):
 def available():
     """Whether the fused kernels run here.
 
-    numba importable, turned on (`set_enabled`, ``RATECONV_FUSED=1``), and no
-    GPU visible to TensorFlow (there the XLA loops run on the GPU).
+    numba importable, not turned off (`set_enabled`, ``RATECONV_FUSED=0``),
+    and no GPU visible to TensorFlow (there the XLA loops run on the GPU).
     """
     if not HAVE_NUMBA or not _enabled[0]:
         return False
@@ -142,12 +143,31 @@ def _params(neuron, synapse, dt):
     return np.array(values, np.float32)
 
 
-def _aligned_empty(shape):
-    """A float32 array on a 64-byte boundary, so TensorFlow takes it uncopied."""
-    n = int(np.prod(shape))
-    raw = np.empty(n + 16, np.float32)
-    offset = (-raw.ctypes.data % 64) // 4
-    return raw[offset : offset + n].reshape(shape)
+class _Buffers:
+    """Reusable 64-byte-aligned float32 arrays, so TensorFlow takes them uncopied.
+
+    TensorFlow wraps an aligned array returned by `tf.numpy_function` without
+    copying it and keeps a reference to it while the tensor lives; an array
+    is handed out again only once no such reference is left.  Reusing them
+    spares the page faults of fresh allocations (most of the kernel's time
+    at batch 200 otherwise).
+    """
+
+    def __init__(self):
+        self._free = {}
+
+    def get(self, shape):
+        pool = self._free.setdefault(shape, [])
+        for buf in pool:
+            # references: the pool's list, this loop, getrefcount's argument
+            if sys.getrefcount(buf) <= 3:
+                return buf
+        n = int(np.prod(shape))
+        raw = np.empty(n + 16, np.float32)
+        offset = (-raw.ctypes.data % 64) // 4
+        buf = raw[offset : offset + n].reshape(shape)
+        pool.append(buf)
+        return buf
 
 
 def fused_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
@@ -166,31 +186,37 @@ def fused_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
     reset_sub = neuron.reset == "subtract"
     n_state = len(neuron.state_names)
     n_syn = synapse.n_stages if synapse is not None else 0
+    buffers = _Buffers()
 
     def run(j, mask, *states):
         batch = mask.shape[0]
         n = j.size // (batch if static else batch * n_steps)
         j3 = j.reshape(1 if static else n_steps, batch, n)
-        stack = [s.reshape(1, batch, n) for s in states]
-        neuron_states = np.concatenate(stack[:n_state])
-        if n_syn:
-            syn = np.concatenate(stack[n_state:])
-        else:
-            syn = np.empty((0, batch, n), np.float32)
+        ins = [s.reshape(batch, n) for s in states]
+        outs = [buffers.get((batch, n)) for _ in ins]
+        # absent states (IF's refractory time, missing synapse stages): any
+        # array of the right type, never touched
+        v, r = ins[0], ins[1] if lif else ins[0]
+        syn_in = ins[n_state:] + [v] * (2 - n_syn)
+        ins = (v, r, syn_in[0], syn_in[1])
+        v, r = outs[0], outs[1] if lif else outs[0]
+        syn_out = outs[n_state:] + [v] * (2 - n_syn)
+        out = buffers.get((n_steps, batch, n))
         n_rows = 0 if not count else min(rows or batch, batch)
-        out, new, new_syn, counts = kernel(
+        counts = kernel(
             j3,
             static,
-            neuron_states,
-            syn,
+            ins,
+            (v, r, syn_out[0], syn_out[1]),
+            n_syn,
             mask,
             n_rows,
             reset_sub,
-            n_steps,
             params,
             lif,
+            out,
         )
-        return (out, *new, *new_syn, counts)
+        return (out, *outs, counts)
 
     def scan(j, state, syn_state, mask):
         shape = (j if static else j[0]).shape

@@ -102,20 +102,18 @@ def _synapse_row(ob, sb, a, one_minus_a):
 
 
 @njit(parallel=True, nogil=True, cache=True, **_OPTS)
-def kernel(j, static, states_in, syn_in, mask, n_rows, reset_sub, n_steps, p, lif):
-    """A chunk of ``n_steps`` steps of LIF (``lif``) or IF neurons.
+def kernel(j, static, ins, outs, n_syn, mask, n_rows, reset_sub, p, lif, out):
+    """A chunk of steps of LIF (``lif``) or IF neurons into ``out`` (T, B, N).
 
-    ``j``: (T or 1, B, N); ``states_in``: (n_states, B, N) (voltage, then
-    refractory time); ``syn_in``: (stages, B, N); ``p``: float32
-    parameters (`_params`), the synapse's decay and its complement at 8
-    and 9.  Returns the output (T, B, N), the new states and synapse
-    states and the spike count of each neuron.
+    ``j``: (T or 1, B, N) input currents; ``ins``, ``outs``: tuples of four
+    (B, N) states, read and written: voltage, refractory time (LIF; any array
+    for IF) and the synapse's stages (the first ``n_syn``; any array for the
+    others).  ``p``: float32 parameters (`_params`), the synapse's decay and
+    its complement at 8 and 9.  Returns the spike count of each neuron.
     """
-    _, batch, n = states_in.shape
+    n_steps, batch, n = out.shape
     a, one_minus_a = p[8], p[9]
-    out = np.empty((n_steps, batch, n), np.float32)
-    states = np.empty_like(states_in)
-    syn = np.empty_like(syn_in)
+    n_states = 2 if lif else 1
     counts = np.zeros(n, np.float32)
     for blk in prange((n + BLOCK - 1) // BLOCK):
         lo = blk * BLOCK
@@ -123,19 +121,22 @@ def kernel(j, static, states_in, syn_in, mask, n_rows, reset_sub, n_steps, p, li
         cb = counts[lo:hi]
         for b in range(batch):
             w = mask[b] if b < n_rows else xm.ZERO
-            for k in range(states.shape[0]):
-                _copy(states_in[k, b, lo:hi], states[k, b, lo:hi])
-            for k in range(syn.shape[0]):
-                _copy(syn_in[k, b, lo:hi], syn[k, b, lo:hi])
-            vb = states[0, b, lo:hi]
+            for k in range(4):
+                if k < n_states or 2 <= k < 2 + n_syn:
+                    _copy(ins[k][b, lo:hi], outs[k][b, lo:hi])
+            vb = outs[0][b, lo:hi]
+            rb = outs[1][b, lo:hi]
+            s1 = outs[2][b, lo:hi]
+            s2 = outs[3][b, lo:hi]
             for t in range(n_steps):
                 jb = j[0 if static else t, b, lo:hi]
                 ob = out[t, b, lo:hi]
                 if lif:
-                    rb = states[1, b, lo:hi]
                     _lif_row(jb, vb, rb, ob, cb, p, w, static, reset_sub)
                 else:
                     _if_row(jb, vb, ob, cb, p, w, static, reset_sub)
-                for k in range(syn.shape[0]):
-                    _synapse_row(ob, syn[k, b, lo:hi], a, one_minus_a)
-    return out, states, syn, counts
+                if n_syn >= 1:
+                    _synapse_row(ob, s1, a, one_minus_a)
+                if n_syn >= 2:
+                    _synapse_row(ob, s2, a, one_minus_a)
+    return counts
