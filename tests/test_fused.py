@@ -150,3 +150,16 @@ def test_simulator_with_and_without_kernels_bit_for_bit(activation):
     np.testing.assert_array_equal(_bits(fused.outputs), _bits(xla.outputs))
     for name, a in xla.activity.items():
         assert fused.activity[name].spike_count == pytest.approx(a.spike_count)
+
+
+def test_precision_detection_reads_cpu_flags(tmp_path):
+    from rateconv.simulator import _precision
+
+    with_bf16 = tmp_path / "a"
+    with_bf16.write_text("processor: 0\nflags\t\t: fpu avx512f avx512_bf16 avx2\n")
+    without = tmp_path / "b"
+    without.write_text("processor: 0\nflags\t\t: fpu avx2 fma\n")
+    assert _precision.cpu_has_bf16.__wrapped__(str(with_bf16))
+    assert not _precision.cpu_has_bf16.__wrapped__(str(without))
+    assert not _precision.cpu_has_bf16.__wrapped__(str(tmp_path / "missing"))
+    assert _precision.auto_precision() in ("float32", "bfloat16")
