@@ -10,9 +10,11 @@ computed once per minibatch.
 
 With ``precision="bfloat16"`` the dense and convolutional layers that read
 spikes run in bfloat16 (accumulating in float32 on CPUs with bfloat16
-support): spikes are small multiples of ``amplitude / dt``, exact in bfloat16,
-so only the weights and the layer's output are rounded (to about 0.4%), and
-oneDNN computes such convolutions 2-3x faster.  Neuron states, synapses and
+support): the weights, the layer's input (whole spikes times ``amplitude /
+dt``, or their lowpass-filtered values) and its output are rounded to 8
+significant bits, and oneDNN computes such convolutions 2-3x faster.  On the
+shipped networks this costs under 0.1 point of accuracy
+(`rateconv.simulator._precision`).  Neuron states, synapses and
 everything computed once per minibatch stay float32.
 
 Tensors inside the engine are time-major, ``(n_steps, batch, ...)``, so that
