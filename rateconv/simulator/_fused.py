@@ -30,6 +30,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import threading
 
 import numpy as np
 
@@ -45,6 +46,11 @@ ENV_SWITCH = "RATECONV_FUSED"
 # XLA's expm1, log1p and divisions, which the kernels evaluate for every
 # neuron and step as XLA does (bit-exactness), more than by memory traffic.
 _enabled = [os.environ.get(ENV_SWITCH, "1") != "0"]
+
+# TensorFlow may run two neuron stages at once (parallel branches of a graph);
+# numba's default threading layer aborts on concurrent parallel launches, and
+# each kernel uses every core anyway
+_KERNEL_LOCK = threading.Lock()
 
 
 def set_enabled(flag):
@@ -189,6 +195,10 @@ def fused_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
     buffers = _Buffers()
 
     def run(j, mask, *states):
+        with _KERNEL_LOCK:  # the buffers too
+            return _run(j, mask, *states)
+
+    def _run(j, mask, *states):
         batch = mask.shape[0]
         n = j.size // (batch if static else batch * n_steps)
         j3 = j.reshape(1 if static else n_steps, batch, n)
