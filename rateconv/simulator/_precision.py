@@ -2,9 +2,10 @@
 
 bfloat16 is worth it only where the CPU multiplies bfloat16 natively
 (AVX512-BF16 or AMX, which oneDNN uses for convolutions and matrix products);
-elsewhere TensorFlow emulates it and float32 is faster.  On the shipped
-networks bfloat16 costs at most 0.06 points of accuracy on the 10,000
-Fashion-MNIST test images (issue #15; `rateconv bench` shows the speed).
+elsewhere TensorFlow emulates it and float32 is faster.  On the four shipped
+networks bfloat16 costs at most 0.08 points of accuracy on the 10,000
+Fashion-MNIST test images at 10 or 30 steps (issue #15; `rateconv bench`
+shows the speed).
 """
 
 from __future__ import annotations
