@@ -136,6 +136,51 @@ def _compare_engines(network, x, batch, n_steps, *, probe_synapse, min_seconds):
     }
 
 
+def _compare_variants(network, x, batch_sizes, n_steps, *, probe_synapse, min_seconds):
+    """Seconds and dense ratios of the simulator's options, side by side.
+
+    For each batch size: bfloat16 spike arithmetic on and off, and the fused
+    CPU neuron kernels (`rateconv.simulator._fused`) on and off.
+    """
+    from rateconv.simulator import _fused
+
+    rows = []
+    forward = relu_forward(network)
+    for batch in batch_sizes:
+        xb = x[:batch]
+        xt = tf.constant(xb)
+        fwd = _timeit(lambda xt=xt: forward(xt)[0].numpy(), min_seconds=min_seconds)
+        for precision in ("float32", "bfloat16"):
+            for kernels in (False, True) if _fused.HAVE_NUMBA else (False,):
+                previous = _fused.set_enabled(kernels)
+                try:  # the kernels are chosen when the graphs are built
+                    sim = Simulator(
+                        network,
+                        minibatch_size=batch,
+                        progress=False,
+                        precision=precision,
+                    )
+                    seconds = _timeit(
+                        lambda sim=sim, xb=xb: sim.predict(
+                            xb, n_steps=n_steps, probe_synapse=probe_synapse
+                        ),
+                        min_seconds=min_seconds,
+                    )
+                finally:
+                    _fused.set_enabled(previous)
+                rows.append(
+                    {
+                        "batch": batch,
+                        "n_steps": n_steps,
+                        "precision": precision,
+                        "kernels": kernels,
+                        "seconds": seconds,
+                        "dense_ratio": seconds / (n_steps * fwd),
+                    }
+                )
+    return rows
+
+
 def run_benchmark(
     network,
     x,
@@ -148,6 +193,7 @@ def run_benchmark(
     compare_steps=30,
     min_seconds=1.0,
     log=None,
+    variants=True,
 ):
     """Measure simulation speed of ``network`` on images ``x``.
 
@@ -170,6 +216,9 @@ def run_benchmark(
         Each timing repeats for at least this long (median of the repeats).
     log : callable or None
         Called with a line of text as each measurement finishes.
+    variants : bool
+        Also time bfloat16 on and off and the fused kernels on and off at
+        ``compare_steps`` for each batch size above 1 (``variants``).
 
     Returns
     -------
@@ -246,6 +295,21 @@ def run_benchmark(
         f"engines at batch {compare_batch} x {compare_steps} steps: time-batched "
         f"{result['engines']['speedup']:.1f}x faster than step-by-step"
     )
+    if variants:
+        result["variants"] = _compare_variants(
+            network,
+            x,
+            [b for b in batch_sizes if b > 1] or list(batch_sizes),
+            compare_steps,
+            probe_synapse=probe_synapse,
+            min_seconds=min_seconds,
+        )
+        for row in result["variants"]:
+            log(
+                f"batch {row['batch']} x {row['n_steps']} steps, {row['precision']}, "
+                f"kernels {'on' if row['kernels'] else 'off'}: dense ratio "
+                f"{row['dense_ratio']:.2f}"
+            )
     result["peak_memory_mb"] = peak_memory_mb()
     return result
 
@@ -275,4 +339,15 @@ def format_table(result):
         f"({e['time_batched_s'] * 1e3:.0f} ms vs {e['step_s'] * 1e3:.0f} ms)",
         f"peak resident memory: {result['peak_memory_mb']:.0f} MiB",
     ]
+    if result.get("variants"):
+        lines += [
+            "",
+            f"{'batch':>5} {'precision':>9} {'kernels':>7} {'dense ratio':>11}",
+        ]
+        for row in result["variants"]:
+            kernels = "on" if row["kernels"] else "off"
+            lines.append(
+                f"{row['batch']:>5} {row['precision']:>9} {kernels:>7} "
+                f"{row['dense_ratio']:>11.2f}"
+            )
     return "\n".join(lines)

@@ -75,6 +75,9 @@ def test_bench_command_reports_every_setting(tmp_path, capsys):
             run["dense_ratio"], run["seconds"] / (run["n_steps"] * forward)
         )
     assert result["engines"]["speedup"] > 0
+    variants = {(r["batch"], r["precision"], r["kernels"]) for r in result["variants"]}
+    assert {(3, "float32", False), (3, "bfloat16", False)} <= variants
+    assert all(r["dense_ratio"] > 0 for r in result["variants"])
     assert result["matmul_gflops"] > 0
     assert result["peak_memory_mb"] > 0
     assert (

@@ -1,0 +1,38 @@
+"""Which arithmetic the spike-reading layers should use on this machine.
+
+bfloat16 is worth it only where the CPU multiplies bfloat16 natively
+(AVX512-BF16 or AMX, which oneDNN uses for convolutions and matrix products);
+elsewhere TensorFlow emulates it and float32 is faster.  On the four shipped
+networks bfloat16 costs at most 0.08 points of accuracy on the 10,000
+Fashion-MNIST test images at 10 or 30 steps (issue #15; `rateconv bench`
+shows the speed).
+"""
+
+from __future__ import annotations
+
+import functools
+
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+"""/proc/cpuinfo flags of native bfloat16 arithmetic."""
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16(cpuinfo="/proc/cpuinfo"):
+    """Whether the CPU has native bfloat16 instructions (False if unknown)."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return any(flag in line.split() for flag in BF16_FLAGS)
+    except OSError:
+        pass
+    return False
+
+
+def auto_precision():
+    """``"bfloat16"`` where the CPU has native bfloat16, else ``"float32"``."""
+    import tensorflow as tf
+
+    if tf.config.list_logical_devices("GPU"):
+        return "float32"
+    return "bfloat16" if cpu_has_bf16() else "float32"
