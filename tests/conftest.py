@@ -1,8 +1,14 @@
 """Fixtures shared by several test modules; builders live in `tests.helpers`."""
 
+import os
+
 import pytest
 
 from tests.helpers import tiny_model
+
+# results that do not depend on the machine: precision="auto" means float32
+# here (tests/test_precision.py checks "auto" itself); subprocesses inherit it
+os.environ["RATECONV_PRECISION"] = "float32"
 
 
 @pytest.fixture(scope="session")

@@ -159,9 +159,10 @@ OPTIONS = {
     "precision": (
         ("--precision",),
         {
-            "choices": ["float32", "bfloat16"],
-            "default": "float32",
-            "help": "arithmetic of layers reading spikes (bfloat16: faster)",
+            "choices": ["auto", "float32", "bfloat16"],
+            "default": "auto",
+            "help": "arithmetic of layers reading spikes (default auto: "
+            "bfloat16 where the CPU has it natively, else float32)",
         },
     ),
     "tune": (

@@ -26,6 +26,7 @@ from rateconv.simulator._engines import (
     register_engine,
 )
 from rateconv.simulator._inputs import Minibatch, Source, as_source
+from rateconv.simulator._precision import auto_precision
 from rateconv.simulator._rate import RateEngine, forward_graph
 from rateconv.simulator._run import (
     COUNT_MODES,
@@ -66,6 +67,7 @@ __all__ = [
     "StepEngine",
     "TimeBatchedEngine",
     "as_source",
+    "auto_precision",
     "engine_class",
     "engine_names",
     "forward_graph",

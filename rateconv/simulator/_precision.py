@@ -11,6 +11,12 @@ shows the speed).
 from __future__ import annotations
 
 import functools
+import os
+
+PRECISION_ENV = "RATECONV_PRECISION"
+"""Environment variable that fixes what ``precision="auto"`` means
+(``float32`` or ``bfloat16``), e.g. for results that must not depend on the
+machine."""
 
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 """/proc/cpuinfo flags of native bfloat16 arithmetic."""
@@ -30,7 +36,16 @@ def cpu_has_bf16(cpuinfo="/proc/cpuinfo"):
 
 
 def auto_precision():
-    """``"bfloat16"`` where the CPU has native bfloat16, else ``"float32"``."""
+    """``"bfloat16"`` where the CPU has native bfloat16 (and no GPU is
+    visible), else ``"float32"``; ``$RATECONV_PRECISION`` overrides it."""
+    chosen = os.environ.get(PRECISION_ENV, "").strip().lower()
+    if chosen in ("float32", "bfloat16"):
+        return chosen
+    if chosen:
+        raise ValueError(
+            f"{PRECISION_ENV} must be 'float32' or 'bfloat16'. Received: "
+            f"{PRECISION_ENV}={os.environ[PRECISION_ENV]!r}"
+        )
     import tensorflow as tf
 
     if tf.config.list_logical_devices("GPU"):

@@ -135,9 +135,10 @@ def synapse_scan(synapse, dt, n_steps):
     return scan
 
 
-def _neuron_loop(stage):
-    """The fused CPU kernel where it covers the stage, else the XLA loop."""
-    if _fused.supports(stage.spiking_neuron, stage.synapse):
+def _neuron_loop(stage, voltage=False):
+    """The fused CPU kernel where it covers the stage, else the XLA loop (also
+    for a stage whose voltage is probed: the kernel does not record it)."""
+    if not voltage and _fused.supports(stage.spiking_neuron, stage.synapse):
         return _fused.fused_scan
     return neuron_scan
 
@@ -263,7 +264,7 @@ class TimeBatchedEngine(Engine):
         static = self._static_stages(spec)
         ops = self._ops(static)
         scans = {
-            s.name: _neuron_loop(s)(
+            s.name: _neuron_loop(s, voltage=s.name in spec.probe_voltages)(
                 s.spiking_neuron,
                 s.synapse,
                 self.dt,
@@ -272,7 +273,7 @@ class TimeBatchedEngine(Engine):
                 all(n in static for n in s.inputs),
                 count=spec.count_spikes,
                 rows=spec.count_rows,
-                voltage=s.name in spec.probe_voltages,
+                **({"voltage": True} if s.name in spec.probe_voltages else {}),
             )
             for s in net.neuron_stages
         }
