@@ -25,7 +25,7 @@ from rateconv.pretrained import (
     explain_load_error,
     load_pretrained,
 )
-from rateconv.simulator import Simulator
+from rateconv.simulator import Simulator, auto_precision
 from rateconv.synapses import Alpha, Lowpass
 from rateconv.tuning import convert
 
@@ -110,7 +110,10 @@ class RunSettings:
             n_steps=args.n_steps,
             probe_synapse=getattr(args, "probe_synapse", "default"),
             readout=getattr(args, "readout", "default"),
-            precision=args.precision,
+            # the report names the arithmetic that ran, not "auto"
+            precision=(
+                auto_precision() if args.precision == "auto" else args.precision
+            ),
             minibatch_size=args.minibatch_size,
             tune=args.tune,
             normalize=args.normalize,

@@ -495,6 +495,15 @@ def encode_inputs(x, encoding, t0, n_steps, seed, batch_start, total_steps, **kw
     return latency_spikes(x, t0, n_steps, total_steps, log=encoding == "latency_log")
 
 
+def still_inputs(network, minibatch, spec):
+    """The minibatch's inputs without a time axis, as tensors by input name."""
+    return {
+        n: tf.constant(a)
+        for n, a in zip(network.inputs, minibatch.inputs)
+        if n not in spec.time_varying
+    }
+
+
 def time_slice(array, t0, n_steps):
     """Steps ``t0..t0+n_steps`` of a batch-first time-varying input, time-major."""
     return tf.constant(

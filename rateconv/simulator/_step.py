@@ -26,11 +26,7 @@ class StepEngine(Engine):
         net = self.network
         size = minibatch.size
         varying = spec.time_varying
-        inputs = {
-            n: tf.constant(a)
-            for n, a in zip(net.inputs, minibatch.inputs)
-            if n not in varying
-        }
+        inputs = _run.still_inputs(net, minibatch, spec)
         states = _run.initial_states(net, size, spec.seed, minibatch.start)
         probes = _run.probe_states(net, spec.probe_synapse, size)
         per_batch = _run.batch_tensors(minibatch, spec)

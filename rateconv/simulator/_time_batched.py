@@ -39,6 +39,7 @@ from rateconv.simulator._run import (
     encode_inputs,
     initial_states,
     probe_states,
+    still_inputs,
     time_slice,
 )
 
@@ -160,11 +161,7 @@ class TimeBatchedEngine(Engine):
         net = self.network
         size = minibatch.size
         varying = spec.time_varying
-        inputs = {
-            n: tf.constant(a)
-            for n, a in zip(net.inputs, minibatch.inputs)
-            if n not in varying
-        }
+        inputs = still_inputs(net, minibatch, spec)
         statics = self._statics_fn(spec)(inputs)
         states = initial_states(net, size, spec.seed, minibatch.start)
         probes = probe_states(net, spec.probe_synapse, size)
