@@ -455,7 +455,13 @@ def import_nir(graph_or_path, *, name=None):
         path = Path(graph_or_path)
         if not path.is_file():
             raise FileNotFoundError(f"NIR file not found: {path}")
-        graph = nir.read(path)
+        try:
+            graph = nir.read(path)
+        except (OSError, KeyError, ValueError) as e:  # h5py on a non-NIR file
+            raise ValueError(
+                f"{path} is not a readable NIR file (HDF5 written by nir.write or "
+                f"rateconv.export_nir): {e}. Re-export it, or check the path."
+            ) from e
         name = name or path.stem
     elif isinstance(graph_or_path, nir.NIRGraph):
         graph = graph_or_path

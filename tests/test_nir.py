@@ -319,3 +319,10 @@ def test_import_refuses_unknown_nodes_and_arguments():
         rateconv.import_nir(42)
     with pytest.raises(TypeError, match="net must be"):
         rateconv.export_nir("network")
+
+
+def test_import_of_a_corrupt_file_says_so(tmp_path):
+    bad = tmp_path / "net.nir"
+    bad.write_bytes(b"not an HDF5 file")
+    with pytest.raises(ValueError, match="not a readable NIR file"):
+        rateconv.import_nir(bad)
