@@ -325,6 +325,70 @@ def test_nested_models_converge_in_spiking_mode():
     assert spiking_error(nested_model(), scale=100, n_steps=2000) < 0.03
 
 
+def test_model_nested_three_deep_ending_in_its_submodel():
+    # NengoDL's test_nested_network: each model's output is its submodel's
+    # output (Keras numbers those endpoints from 1; this crashed with
+    # KeyError: ('subsubmodel', 1, 0))
+    x0 = keras.Input((4,))
+    x = L.Dense(10)(x0)
+    sub_x0 = keras.Input(x.shape[1:])
+    sub_x = L.Dense(5, activation="relu")(sub_x0)
+    sub_sub_x0 = keras.Input(sub_x.shape[1:])
+    sub_sub_x = L.Dense(5)(sub_sub_x0)
+    sub_sub_model = keras.Model(sub_sub_x0, sub_sub_x, name="subsubmodel")
+    sub_model = keras.Model(sub_x0, sub_sub_model(sub_x), name="submodel")
+    model = randomize(keras.Model(x0, sub_model(x)))
+    net = assert_rate_equals_predict(model)
+    assert net.outputs == ("submodel/subsubmodel/" + sub_sub_model.layers[1].name,)
+
+
+def _deep_model(depth, kind):
+    """``depth`` models nested in each other, alternating Sequential and
+    functional from ``kind``; the innermost is called twice."""
+    leaf_in = keras.Input((4,))
+    leaf = keras.Model(leaf_in, L.Dense(4, activation="relu")(leaf_in), name="m0")
+    model = leaf
+    for level in range(1, depth + 1):
+        sequential = (level % 2 == 0) == (kind == "sequential")
+        if sequential:
+            model = keras.Sequential(
+                [keras.Input((4,)), model, L.Dense(4, activation="relu")],
+                name=f"m{level}",
+            )
+        else:
+            inp = keras.Input((4,))
+            y = model(inp)
+            if level == 1:  # the innermost model called twice
+                y = model(L.Add()([inp, y]))
+            model = keras.Model(inp, model_output(y, level), name=f"m{level}")
+    return randomize(model)
+
+
+def model_output(y, level):
+    # every other level ends in its nested model's output itself
+    return y if level % 2 else L.Dense(4, name=f"out{level}")(y)
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional"])
+@pytest.mark.parametrize("depth", [2, 3, 5])
+def test_models_nested_to_any_depth(depth, kind):
+    model = _deep_model(depth, kind)
+    net = assert_rate_equals_predict(model)
+    names = [s.name for s in net.stages]
+    assert len(set(names)) == len(names)
+
+
+def test_nested_multi_output_model_as_output():
+    inp = keras.Input((4,))
+    h = L.Dense(6, activation="relu")(inp)
+    inner = keras.Model(inp, [L.Dense(2)(h), L.Dense(3)(h)], name="two")
+    top_in = keras.Input((4,))
+    a, b = inner(L.Dense(4)(top_in))
+    model = randomize(keras.Model(top_in, [b, a]))
+    net = assert_rate_equals_predict(model)
+    assert len(net.outputs) == 2
+
+
 def test_nested_model_built_without_a_fixed_input_shape():
     inner = keras.Sequential(
         [keras.Input((None, None, 2)), L.Conv2D(3, 3, activation="relu")],

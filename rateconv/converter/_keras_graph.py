@@ -325,7 +325,10 @@ class _GraphReader:
                 names = sorted({item[0].name for item in waiting})
                 raise ValueError(f"Model '{model.name}': cannot order calls {names}")
             pending = waiting
-        return [refs[key] for key in _endpoints(config["output_layers"])]
+        return [
+            refs[_output_key(key, operations)]
+            for key in _endpoints(config["output_layers"])
+        ]
 
     def _call(self, item, prefix, refs, top):
         op, i, n_calls, tensors, args, kwargs = item
@@ -341,6 +344,21 @@ class _GraphReader:
             refs[(op.name, i, 0)] = self.add(name, op, inputs, shape, args, kwargs)
         else:  # a keras.ops operation: keep its constant arguments
             refs[(op.name, i, 0)] = self.add(name, op, inputs, None, args, kwargs)
+
+
+def _output_key(key, operations):
+    """The ``refs`` key of a model output recorded as ``key`` in its config.
+
+    Keras numbers the calls of a functional model used as a layer from 1 in
+    a config's ``output_layers`` ("functional models start with a
+    pre-existing node", ``Functional.get_config``), but from 0 in the call
+    arguments; its own ``from_config`` takes the 1 back off.  So does this.
+    """
+    name, node, tensor = key
+    op = operations[name]
+    if isinstance(op, keras.Model) and not isinstance(op, keras.Sequential):
+        return (name, node - 1, tensor)
+    return key
 
 
 def _functional_config(model):
