@@ -113,6 +113,122 @@ def classification_errors(outputs, y, *, population_size=1):
     return np.float64(np.mean(predicted != y))
 
 
+def settling_steps(outputs, y, *, population_size=1):
+    """Per sample, the step from which the prediction stays correct.
+
+    The latency figure of the spiking-network literature: sample ``i``
+    settles at step ``t`` (1-based) when its prediction is correct at step
+    ``t`` and at every later step of the run.
+
+    Parameters
+    ----------
+    outputs : array, shape (batch, n_steps, n_outputs)
+        Output probe values (after any readout such as a running mean).
+    y : array, shape (batch,)
+        True class indices (or one-hot labels).
+    population_size : int
+        Output neurons per class (see `class_scores`).
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (batch,)
+        The settling step of each sample, ``1..n_steps``; ``0`` for a sample
+        that is wrong at the last step (it never settled in this run).
+
+    Example
+    -------
+    >>> out = np.array([[[0, 1], [1, 0], [0, 1]], [[1, 0], [1, 0], [1, 0]]])
+    >>> settling_steps(out, [1, 1]).tolist()
+    [3, 0]
+    """
+    outputs = np.asarray(outputs)
+    if outputs.ndim != 3:
+        raise ValueError(
+            "settling_steps needs spiking outputs with a time axis, shape "
+            f"(batch, n_steps, n_outputs). Received: shape {outputs.shape}"
+        )
+    y = _as_labels(y, len(outputs))
+    scores = class_scores(outputs, population_size)
+    check_labels(y, scores.shape[-1], population_size=population_size)
+    correct = np.argmax(scores, axis=-1) == y[:, None]
+    # correct from step t to the end: a cumulative "and" from the last step
+    stays = np.flip(np.cumprod(np.flip(correct, 1), axis=1), 1).astype(bool)
+    n_steps = correct.shape[1]
+    return np.where(stays[:, -1], n_steps - stays.sum(axis=1) + 1, 0).astype(int)
+
+
+@dataclasses.dataclass(frozen=True)
+class Latency:
+    """The distribution of settling steps over an evaluation (`settling_steps`).
+
+    Attributes
+    ----------
+    steps : numpy.ndarray of int, shape (n_samples,)
+        Each sample's settling step, ``1..n_steps``, or ``0`` for a sample
+        still wrong at the last step.
+    n_steps : int
+        Steps of the run.
+
+    Example
+    -------
+    >>> lat = Latency(np.array([1, 3, 0, 2]), n_steps=4)
+    >>> lat.settled_by_step.tolist()
+    [0.25, 0.5, 0.75, 0.75]
+    >>> lat.median
+    2.0
+    """
+
+    steps: np.ndarray
+    n_steps: int
+
+    @property
+    def settled(self):
+        """Settling steps of the samples that settled (correct at the end)."""
+        return self.steps[self.steps > 0]
+
+    @property
+    def settled_by_step(self):
+        """Fraction of all samples settled by each step ``1..n_steps``.
+
+        At the last step this is the accuracy; at step ``t`` it is at most
+        the accuracy at ``t`` (a sample may be right at ``t`` and wrong later).
+        """
+        counts = np.bincount(self.steps, minlength=self.n_steps + 1)[1:]
+        return np.cumsum(counts) / max(len(self.steps), 1)
+
+    def _stat(self, fn):
+        s = self.settled
+        return float(fn(s)) if s.size else float("nan")
+
+    @property
+    def mean(self):
+        """Mean settling step of the settled samples (NaN if none)."""
+        return self._stat(np.mean)
+
+    @property
+    def median(self):
+        """Median settling step of the settled samples (NaN if none)."""
+        return self._stat(np.median)
+
+    def percentile(self, q):
+        """The ``q``-th percentile settling step of the settled samples."""
+        return self._stat(lambda s: np.percentile(s, q))
+
+    def to_dict(self):
+        """A JSON-serializable summary."""
+
+        def num(v):
+            return None if np.isnan(v) else v
+
+        return {
+            "settled_fraction": float(len(self.settled) / max(len(self.steps), 1)),
+            "mean_steps": num(self.mean),
+            "median_steps": num(self.median),
+            "p90_steps": num(self.percentile(90)),
+            "settled_by_step": [float(v) for v in self.settled_by_step],
+        }
+
+
 @dataclasses.dataclass
 class LayerActivity:
     """Spiking activity of one layer over an evaluation.
@@ -163,6 +279,9 @@ class Evaluation:
         Spiking layers' spike counts and firing rates (empty in rate mode).
     outputs : numpy.ndarray or None
         The output probe, shape (n_samples, n_steps, n_outputs), if requested.
+    latency : Latency or None
+        Per sample, the step from which its prediction stays correct, and
+        their distribution (spiking mode; None in rate mode).
     """
 
     error: float
@@ -172,6 +291,7 @@ class Evaluation:
     mode: str
     activity: dict = dataclasses.field(default_factory=dict)
     outputs: np.ndarray | None = None
+    latency: Latency | None = None
 
     @property
     def accuracy(self):
@@ -208,6 +328,7 @@ class Evaluation:
                 }
                 for name, a in self.activity.items()
             },
+            "latency": None if self.latency is None else self.latency.to_dict(),
         }
 
 
@@ -245,6 +366,7 @@ class ErrorCounter:
         self.readout = readout
         self.spiking = spiking
         self._wrong = []
+        self._settling = []
         self.n_samples = 0
 
     def add(self, outputs, start, n_valid, labels=None):
@@ -261,7 +383,18 @@ class ErrorCounter:
             outputs, labels, population_size=self.population_size
         )
         self._wrong.append(np.atleast_1d(errs) * n_valid)
+        if self.spiking:
+            self._settling.append(
+                settling_steps(outputs, labels, population_size=self.population_size)
+            )
         self.n_samples += n_valid
+
+    @property
+    def latency(self):
+        """The `Latency` of the samples so far (None in rate mode)."""
+        if not self.spiking or not self._settling:
+            return None
+        return Latency(np.concatenate(self._settling), len(self.errors))
 
     @property
     def errors(self):

@@ -84,6 +84,13 @@ def test_evaluate_json(tiny_model_path, capsys):
     assert layer["n_neurons"] == 16
     assert 0 <= layer["silent_fraction"] <= 1
     assert layer["mean_rate_hz"] > 0  # biased neurons fire within 5 steps
+    latency = spiking["latency"]
+    assert len(latency["settled_by_step"]) == 5
+    # settled by the last step = correct at the last step
+    assert latency["settled_by_step"][-1] == pytest.approx(spiking["accuracy"])
+    assert latency["settled_fraction"] == pytest.approx(spiking["accuracy"])
+    if latency["settled_fraction"] > 0:
+        assert 1 <= latency["median_steps"] <= 5
 
     # the rate error is the Keras model's error on the same images
     x, y = datasets.load_fashion_mnist_sample()
@@ -97,6 +104,8 @@ def test_evaluate_table_and_plot(tiny_model_path, tmp_path, capsys):
     assert status == 0
     assert "rate mode error" in out and "error vs steps" in out
     assert "lif" in out  # the firing-rate table
+    assert "latency (step from which the prediction stays correct" in out
+    assert "settled by step: 1: " in out
     for path in (plot, tmp_path / "figs" / "curve_probes.png"):
         assert path.read_bytes()[:8] == PNG_MAGIC
         assert f"wrote {path}" in out

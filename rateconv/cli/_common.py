@@ -293,6 +293,7 @@ def error_table(evaluation, rate_error, probe_synapse=0.1, readout="last"):
     for n in CURVE_STEPS:
         if n <= len(errors):
             lines.append(f"    {n:4d} steps  {100 * errors[n - 1]:6.2f}%")
+    lines.extend(latency_lines(evaluation.latency))
     lines.append("  firing rates (Hz, mean over neurons):")
     for name, activity in evaluation.activity.items():
         lines.append(
@@ -301,3 +302,21 @@ def error_table(evaluation, rate_error, probe_synapse=0.1, readout="last"):
             f"{activity.n_neurons} neurons)"
         )
     return "\n".join(lines)
+
+
+def latency_lines(latency):
+    """The settling-step distribution (`rateconv.metrics.Latency`) as text."""
+    if latency is None:
+        return []
+    if not latency.settled.size:
+        return ["  latency: no sample is correct at the last step"]
+    by_step = latency.settled_by_step
+    shown = [n for n in CURVE_STEPS if n <= latency.n_steps]
+    return [
+        "  latency (step from which the prediction stays correct, "
+        f"{100 * len(latency.settled) / len(latency.steps):.2f}% of samples "
+        f"settle): mean {latency.mean:.2f}, median {latency.median:g}, "
+        f"90th percentile {latency.percentile(90):g} steps",
+        "    settled by step: "
+        + ", ".join(f"{n}: {100 * by_step[n - 1]:.2f}%" for n in shown),
+    ]

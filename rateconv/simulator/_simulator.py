@@ -462,6 +462,7 @@ class Simulator:
                 self.network, result.counts, n, spec.n_steps, self.dt
             ),
             outputs=result.outputs[output] if return_outputs else None,
+            latency=counter.latency if mode == "spiking" else None,
         )
 
     def _warn(self, result, spec, n_samples):
