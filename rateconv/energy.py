@@ -15,7 +15,12 @@ counts every neuron's spikes, and reports per layer and in total:
   (and pooling by a sum), so the edges of "same" padding, strides and
   depthwise groups count what they connect.  (Where pooling windows overlap,
   a neuron reaching one output through two windows counts twice.)  A layer's
-  synops are on the row of the layer that emits the spikes;
+  synops are on the row of the layer that emits the spikes.  A neuron that
+  fires ``n`` spikes in one step (graded spikes: integrate-and-fire neurons
+  converted without ``max_spikes_per_step=1``) counts ``n`` spikes and ``n``
+  synops per target, what a chip taking one-bit spikes has to deliver; each
+  row says the most spikes one of its neurons fired in a step
+  (``max_spikes_per_step``), and the report names the layers above 1;
 - **MACs of the rate network**: the multiply-accumulates of its Dense and
   convolution layers (``output elements * fan-in``; biases, pooling and
   additions not counted), what the ANN computes once per inference;
@@ -241,7 +246,9 @@ class EnergyReport:
         One row per stage with neurons or weights: ``name``, ``kind``,
         ``neurons``, ``macs`` (of the rate network), ``spikes``,
         ``synops`` (from this layer's spikes), ``neuron_updates`` (all per
-        inference) and ``mean_fan_out``.
+        inference), ``mean_fan_out`` and ``max_spikes_per_step`` (the most
+        spikes one of its neurons fired in one step; None for rows without
+        neurons).
     n_steps, n_samples : int
     dt : float
     devices : tuple of Device
@@ -263,7 +270,20 @@ class EnergyReport:
         out = {k: float(sum(row[k] for row in self.layers)) for k in keys}
         out["synops"] += self.input_macs
         out["input_macs"] = self.input_macs
+        peaks = [r["max_spikes_per_step"] for r in self.layers]
+        peaks = [p for p in peaks if p is not None]
+        out["max_spikes_per_step"] = max(peaks) if peaks else None
         return out
+
+    @property
+    def graded_layers(self):
+        """``{layer: most spikes in one step}`` of layers that fired more than
+        one spike per neuron in a step (graded spikes)."""
+        return {
+            r["name"]: r["max_spikes_per_step"]
+            for r in self.layers
+            if (r["max_spikes_per_step"] or 0) > 1
+        }
 
     def device_energy(self, device):
         """``{"snn": J, "ann": J or None}`` per inference on ``device``."""
@@ -318,6 +338,16 @@ class EnergyReport:
             f"{self.dt * 1000:g} ms)"
             + (f", accuracy {self.accuracy:.2%}" if self.accuracy is not None else "")
         )
+        graded = self.graded_layers
+        if graded:
+            most = ", ".join(f"{k} {v:g}" for k, v in graded.items())
+            lines.append(
+                "  graded spikes: neurons fired up to this many spikes in one step "
+                f"({most}); each counts as that many spikes and synops, as a chip "
+                "taking one-bit spikes must send them"
+            )
+        else:
+            lines.append("  binary spikes: at most one spike per neuron per step")
         for d in self.devices:
             e = self.device_energy(d)
             ann = "" if e["ann"] is None else f"   ANN {e['ann']:.3g} J"
@@ -389,7 +419,7 @@ def energy(
             fan = fan_out(net, stage.name)
             spikes = float(np.mean(x, axis=0).sum()) * n_steps
             synops = float((np.mean(x, axis=0) * fan).sum()) * n_steps
-            layers.append(_row(stage, 0, 0, spikes, synops, 0, fan))
+            layers.append(_row(stage, 0, 0, spikes, synops, 0, fan, 1.0))
             continue
         if (
             stage_macs
@@ -401,13 +431,15 @@ def energy(
             if stage_macs:
                 layers.append(_row(stage, 0, stage_macs, 0.0, 0.0, 0, None))
             continue
-        counts = evaluation.activity[stage.name].rates * n_steps * sim.dt
+        activity = evaluation.activity[stage.name]
+        counts = activity.rates * n_steps * sim.dt
         counts = counts.reshape(shapes[stage.name])  # per neuron, per inference
         fan = fan_out(net, stage.name)
         layers.append(
             _row(
                 stage, stage.n_neurons, stage_macs, float(counts.sum()),
                 float((counts * fan).sum()), stage.n_neurons * n_steps, fan,
+                activity.max_spikes_per_step,
             )
         )  # fmt: skip
     return EnergyReport(
@@ -421,7 +453,7 @@ def energy(
     )
 
 
-def _row(stage, neurons, stage_macs, spikes, synops, updates, fan):
+def _row(stage, neurons, stage_macs, spikes, synops, updates, fan, peak=None):
     return {
         "name": stage.name,
         "kind": stage.kind,
@@ -431,6 +463,7 @@ def _row(stage, neurons, stage_macs, spikes, synops, updates, fan):
         "synops": synops,
         "neuron_updates": int(updates),
         "mean_fan_out": 0.0 if fan is None else float(np.mean(fan)),
+        "max_spikes_per_step": peak,
     }
 
 

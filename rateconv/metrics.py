@@ -241,11 +241,15 @@ class LayerActivity:
         Spikes emitted by the layer, summed over all samples and steps.
     rates : numpy.ndarray, shape (n_neurons,)
         Mean firing rate of each neuron, in Hz, over samples and steps.
+    max_spikes_per_step : float or None
+        The most spikes one neuron of the layer fired in one step (1 or 0:
+        binary spikes; more: graded spikes); None when not measured.
     """
 
     n_neurons: int
     spike_count: float
     rates: np.ndarray
+    max_spikes_per_step: float | None = None
 
     @property
     def mean_rate(self):
@@ -308,6 +312,18 @@ class Evaluation:
         """Total spikes of each spiking layer, by layer name."""
         return {name: a.spike_count for name, a in self.activity.items()}
 
+    @property
+    def max_spikes_per_step(self):
+        """The most spikes any neuron fired in one step of this evaluation.
+
+        At most 1 means the run used binary spikes only (what chips taking
+        one-bit spikes run); above 1 it needed graded spikes (see each
+        layer's `LayerActivity.max_spikes_per_step`).  None in rate mode.
+        """
+        peaks = [a.max_spikes_per_step for a in self.activity.values()]
+        peaks = [p for p in peaks if p is not None]
+        return max(peaks) if peaks else None
+
     def to_dict(self):
         """A JSON-serializable summary."""
         return {
@@ -317,6 +333,7 @@ class Evaluation:
             "error": float(self.error),
             "accuracy": float(self.accuracy),
             "errors_per_step": [float(e) for e in np.atleast_1d(self.errors)],
+            "max_spikes_per_step": self.max_spikes_per_step,
             "layers": {
                 name: {
                     "n_neurons": a.n_neurons,
@@ -325,6 +342,7 @@ class Evaluation:
                     "spikes_per_sample_step": a.spikes_per_step(
                         self.n_samples, self.n_steps
                     ),
+                    "max_spikes_per_step": a.max_spikes_per_step,
                 }
                 for name, a in self.activity.items()
             },

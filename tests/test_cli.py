@@ -106,9 +106,26 @@ def test_evaluate_table_and_plot(tiny_model_path, tmp_path, capsys):
     assert "lif" in out  # the firing-rate table
     assert "latency (step from which the prediction stays correct" in out
     assert "settled by step: 1: " in out
+    # soft-LIF neurons: at most one spike per step
+    assert "most spikes one neuron fired in one step: 1 (binary spikes)" in out
     for path in (plot, tmp_path / "figs" / "curve_probes.png"):
         assert path.read_bytes()[:8] == PNG_MAGIC
         assert f"wrote {path}" in out
+
+
+def test_evaluate_spike_budget_flag(tiny_model_path, capsys):
+    status, out, _ = run(
+        evaluate_args(tiny_model_path, "--json", "--max-spikes-per-step", "1"), capsys
+    )
+    assert status == 0
+    result = json.loads(out)
+    assert result["convert"] == {"max_spikes_per_step": 1}
+    assert result["spiking"]["max_spikes_per_step"] == 1
+    assert result["spiking"]["layers"]["lif"]["max_spikes_per_step"] == 1
+    status, _, err = run(
+        evaluate_args(tiny_model_path, "--max-spikes-per-step", "0"), capsys
+    )
+    assert status == 2 and "--max-spikes-per-step" in err and "'0'" in err
 
 
 @pytest.mark.parametrize(

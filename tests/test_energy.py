@@ -72,6 +72,40 @@ def test_energy_counts_spikes_times_fan_out_and_costs_them():
     assert "c1" in report.summary() and "loihi" in report.summary()
 
 
+def test_graded_spikes_are_counted_one_by_one_and_named():
+    x = np.random.default_rng(0).uniform(size=(5, 6, 6, 1)).astype(np.float32)
+    spikes = {}
+    for cap in (None, 1):
+        # 20,000 Hz at dt 1 ms: several spikes' charge per step for many neurons
+        net = rateconv.convert(
+            _model(), scale_firing_rates=20000.0, max_spikes_per_step=cap
+        )
+        report = rateconv.energy(net, x, n_steps=6, devices=["loihi"])
+        rows = {r["name"]: r for r in report.layers}
+        ev = rateconv.Simulator(net, warn_activity=False).evaluate(
+            x, np.zeros(5, int), n_steps=6
+        )
+        for name in ("c1", "c2"):
+            counts = ev.activity[name].rates * 6 * 0.001
+            assert rows[name]["spikes"] == pytest.approx(counts.sum(), rel=1e-6)
+            assert rows[name]["max_spikes_per_step"] == (
+                ev.activity[name].max_spikes_per_step
+            )
+        spikes[cap] = report.totals["spikes"]
+        text = report.summary()
+        if cap is None:
+            assert rows["c1"]["max_spikes_per_step"] > 1
+            assert set(report.graded_layers) == {"c1", "c2"}
+            assert "graded spikes" in text and "c1" in text.split("graded")[1]
+            assert report.totals["max_spikes_per_step"] > 1
+        else:
+            assert report.graded_layers == {}
+            assert "binary spikes" in text
+            assert report.totals["max_spikes_per_step"] == 1
+    # a capped neuron fires fewer spikes in 6 steps: the extra charge waits
+    assert spikes[None] > spikes[1]
+
+
 def test_register_device_and_checks():
     device = rateconv.register_device(
         "test-chip", energy_per_synop=1e-12, energy_per_neuron=2e-12, spiking=True

@@ -104,13 +104,15 @@ def test_kernel_matches_xla_loop_bit_for_bit(case, static, count):
     assert len(have) == len(want)
     spikes = want[0].numpy()
     assert 0 < np.count_nonzero(spikes)
-    n_exact = len(want) - (1 if count else 0)
+    n_exact = len(want) - (2 if count else 0)  # a count comes with its peak
     for w, h in zip(want[:n_exact], have[:n_exact]):  # outputs and states
         assert w.shape == h.shape
         np.testing.assert_array_equal(_bits(h.numpy()), _bits(w.numpy()))
     if count:  # exact integers here; float sums rescaled in the XLA loop
-        np.testing.assert_allclose(have[-1].numpy(), want[-1].numpy(), rtol=1e-5)
-        np.testing.assert_array_equal(have[-1].numpy(), np.round(have[-1].numpy()))
+        for i in (-2, -1):  # the counts, then the most spikes in one step
+            np.testing.assert_allclose(have[i].numpy(), want[i].numpy(), rtol=1e-5)
+            np.testing.assert_array_equal(have[i].numpy(), np.round(have[i].numpy()))
+        assert have[-1].numpy() >= 1
 
 
 def test_uncovered_neurons_use_the_xla_loop():

@@ -326,3 +326,34 @@ def test_import_of_a_corrupt_file_says_so(tmp_path):
     bad.write_bytes(b"not an HDF5 file")
     with pytest.raises(ValueError, match="not a readable NIR file"):
         rateconv.import_nir(bad)
+
+
+def test_spike_budget_in_metadata_and_a_warning_naming_graded_layers(tmp_path):
+    model = _residual_if_model()
+    graded = rateconv.convert(model, scale_firing_rates=SCALES)
+    with pytest.warns(rateconv.nir.GradedSpikesWarning) as caught:
+        graph = rateconv.export_nir(graded)
+    message = str(caught[0].message)
+    for name in ("c1", "relu_add", "c3", "d1"):
+        assert f"'{name}'" in message
+    assert "max_spikes_per_step=1" in message
+    assert graph.metadata["rateconv_max_spikes_per_step"] == "unbounded"
+    assert graph.metadata["rateconv_graded_layers"] == "c1,relu_add,c3,d1"
+
+    two = rateconv.convert(model, scale_firing_rates=SCALES, max_spikes_per_step=2)
+    with pytest.warns(rateconv.nir.GradedSpikesWarning, match="up to 2"):
+        assert rateconv.export_nir(two).metadata["rateconv_max_spikes_per_step"] == 2
+
+    binary = rateconv.convert(model, scale_firing_rates=SCALES, max_spikes_per_step=1)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rateconv.nir.GradedSpikesWarning)
+        path = tmp_path / "binary.nir"
+        graph = rateconv.export_nir(binary, path)
+    assert graph.metadata == {
+        "rateconv_max_spikes_per_step": 1,
+        "rateconv_graded_layers": "",
+    }
+    # the file keeps it
+    assert nir.read(path).metadata["rateconv_max_spikes_per_step"] == 1

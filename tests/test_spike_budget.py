@@ -90,3 +90,80 @@ def test_binary_network_never_fires_twice_in_a_step():
         # the last step's output in spikes: amplitude 1 / 1000, spike 1 / dt
         spikes = np.asarray(out) * 0.001 * 1000.0
         np.testing.assert_allclose(spikes, expected, rtol=1e-5)
+
+
+def _reference_peaks(model, x, scale, n_steps, cap):
+    """Float64 integrate-and-fire of each ReLU layer of a two-layer net: the
+    most spikes one neuron fires in one step (a plain loop, no rateconv)."""
+    (w1, b1), (w2, b2) = (model.layers[i].get_weights() for i in (0, 1))
+    j1 = (x.astype(np.float64) @ w1 + b1) * scale * 0.001  # charge per step
+    v1, v2 = np.zeros_like(j1), np.zeros((len(x), w2.shape[1]))
+    peak1 = peak2 = 0.0
+    for _ in range(n_steps):
+        v1 += j1
+        n1 = np.clip(np.floor(v1), 0, np.inf if cap is None else cap)
+        v1 -= n1
+        peak1 = max(peak1, n1.max())
+        # layer 1's output, amplitude 1 / scale per spike per dt, into layer 2
+        j2 = ((n1 / scale / 0.001) @ w2 + b2) * scale * 0.001
+        v2 += j2
+        n2 = np.clip(np.floor(v2), 0, np.inf if cap is None else cap)
+        v2 -= n2
+        peak2 = max(peak2, n2.max())
+    return peak1, peak2
+
+
+def _two_relu_layers():
+    keras.utils.set_random_seed(4)
+    return keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(12, activation="relu", name="a"),
+            keras.layers.Dense(5, activation="relu", name="b"),
+        ]
+    )
+
+
+@pytest.mark.parametrize("cap", [None, 1, 3])
+@pytest.mark.parametrize("engine", ["time_batched", "step", "xla"])
+def test_evaluate_reports_the_most_spikes_in_a_step(cap, engine):
+    from rateconv.simulator import _fused
+
+    model = _two_relu_layers()
+    x = np.random.default_rng(0).uniform(0, 1, (37, 6)).astype(np.float32)
+    scale = 2000.0  # rates of several spikes per step
+    net = rateconv.convert(model, scale_firing_rates=scale, max_spikes_per_step=cap)
+    # "time_batched" runs the fused kernel where it covers the neurons
+    # (uncapped IF), "xla" the same engine with the XLA loop
+    previous = _fused.set_enabled(engine != "xla")
+    try:
+        sim = rateconv.Simulator(
+            net,
+            progress=False,
+            minibatch_size=16,  # padding samples in the last minibatch
+            engine="step" if engine == "step" else "time_batched",
+        )
+        ev = sim.evaluate(x, np.zeros(len(x), int), n_steps=12)
+    finally:
+        _fused.set_enabled(previous)
+    expected = _reference_peaks(model, x, scale, 12, cap)
+    got = (ev.activity["a"].max_spikes_per_step, ev.activity["b"].max_spikes_per_step)
+    assert got == pytest.approx(expected)
+    assert max(expected) > 1 if cap != 1 else max(expected) == 1
+    assert ev.max_spikes_per_step == max(expected)
+    assert ev.to_dict()["max_spikes_per_step"] == max(expected)
+    assert ev.to_dict()["layers"]["b"]["max_spikes_per_step"] == expected[1]
+
+
+def test_lif_network_reports_binary_spikes():
+    net = rateconv.convert(conv_net("softlif"))
+    ev = rateconv.Simulator(net, progress=False).evaluate(
+        images(5), np.zeros(5, int), n_steps=20
+    )
+    assert ev.max_spikes_per_step == 1
+    assert (
+        rateconv.Simulator(net, progress=False)
+        .evaluate(images(5), np.zeros(5, int), mode="rate")
+        .max_spikes_per_step
+        is None
+    )

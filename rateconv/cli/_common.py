@@ -293,6 +293,10 @@ def error_table(evaluation, rate_error, probe_synapse=0.1, readout="last"):
     for n in CURVE_STEPS:
         if n <= len(errors):
             lines.append(f"    {n:4d} steps  {100 * errors[n - 1]:6.2f}%")
+    peak = evaluation.max_spikes_per_step
+    if peak is not None:
+        kind = "binary spikes" if peak <= 1 else "graded spikes"
+        lines.append(f"  most spikes one neuron fired in one step: {peak:g} ({kind})")
     lines.extend(latency_lines(evaluation.latency))
     lines.append("  firing rates (Hz, mean over neurons):")
     for name, activity in evaluation.activity.items():

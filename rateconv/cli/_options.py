@@ -15,7 +15,13 @@ UNSET = argparse.SUPPRESS  # flags not given defer to the network's own options
 
 # the `rateconv.convert` options a flag can set (absent from the namespace unless
 # given), in the order they are applied
-CONVERT_OPTIONS = ("synapse", "scale_firing_rates", "reset", "initial_state")
+CONVERT_OPTIONS = (
+    "synapse",
+    "scale_firing_rates",
+    "reset",
+    "initial_state",
+    "max_spikes_per_step",
+)
 
 DATASETS = ("fashion_mnist", "fashion_mnist_sample", "mnist")
 
@@ -41,6 +47,18 @@ def positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
     return value
+
+
+def spike_budget(text):
+    """argparse type: an integer >= 1, or 'none' (no limit)."""
+    if text.lower() == "none":
+        return None
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 1 (1: binary spikes) or 'none', got {text!r}"
+        ) from None
 
 
 def synapse(text):
@@ -145,6 +163,16 @@ OPTIONS = {
             "choices": ["zero", "half", "uniform"],
             "default": UNSET,
             "help": "initial membrane voltage, fraction of threshold (default zero)",
+        },
+    ),
+    "max_spikes_per_step": (
+        ("--max-spikes-per-step",),
+        {
+            "type": spike_budget,
+            "default": UNSET,
+            "help": "most spikes an integrate-and-fire neuron fires in one step: "
+            "1 is binary spikes (what neuromorphic chips take), more or 'none' "
+            "graded spikes (default: the network's own)",
         },
     ),
     "readout": (
@@ -275,6 +303,7 @@ EVALUATION_OPTIONS = (
     "minibatch_size",
     "reset",
     "initial_state",
+    "max_spikes_per_step",
     "readout",
     "precision",
     "tune",

@@ -19,7 +19,7 @@ def add_parser(subparsers):
     )
     p.add_argument("model", help="a .keras file or a pretrained name")
     add_options(p, ("n_steps", *DATA_OPTIONS, "calibration_data", "json"))
-    add_options(p, ("minibatch_size",))
+    add_options(p, ("minibatch_size", "max_spikes_per_step"))
     add_option(p, "n_images", default=1000)
     p.add_argument(
         "--hardware",

@@ -8,7 +8,18 @@ May import: ``neurons``, ``synapses``, ``network`` and the private
 infrastructure (a NIR graph is a network; it needs no simulator).
 """
 
-from rateconv.nir._export import ExportError, export_nir
+from rateconv.nir._export import (
+    ExportError,
+    GradedSpikesWarning,
+    export_nir,
+    spike_budget,
+)
 from rateconv.nir._import import import_nir
 
-__all__ = ["ExportError", "export_nir", "import_nir"]
+__all__ = [
+    "ExportError",
+    "GradedSpikesWarning",
+    "export_nir",
+    "import_nir",
+    "spike_budget",
+]

@@ -115,6 +115,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -366,7 +367,9 @@ class _Exporter(_Layers):
             self.output(self.net[name])
         if self.approximations:
             self.refuse_approximations()
-        return self.nir.NIRGraph(nodes=self.nodes, edges=self.edges)
+        return self.nir.NIRGraph(
+            nodes=self.nodes, edges=self.edges, metadata=spike_budget(self.net)
+        )
 
     def op(self, stage, ins):
         if stage.spiking_max_pool is not None or "MaxPool" in stage.kind:
@@ -553,6 +556,43 @@ class _Exporter(_Layers):
         self.add(f"{stage.name}.output", out, sources)
 
 
+class GradedSpikesWarning(UserWarning):
+    """An exported network's neurons can fire several spikes in one step."""
+
+
+def spike_budget(net):
+    """The graph metadata saying how many spikes a neuron may fire per step.
+
+    ``max_spikes_per_step``: 1 for binary spikes, more for graded spikes,
+    ``"unbounded"`` for integrate-and-fire neurons without a cap;
+    ``graded_layers``: the stages above 1, comma-separated.
+    """
+    m = net.max_spikes_per_step
+    return {
+        "rateconv_max_spikes_per_step": "unbounded" if m is None else int(m),
+        "rateconv_graded_layers": ",".join(net.graded_stages()),
+    }
+
+
+def _warn_graded(net):
+    graded = net.graded_stages()
+    if not graded:
+        return
+    m = net.max_spikes_per_step
+    budget = "no limit" if m is None else f"up to {m}"
+    names = ", ".join(f"'{n}'" for n in graded)
+    warnings.warn(
+        f"The neurons of {names} can fire more than one spike per step ({budget}: "
+        "graded spikes). NIR's IF and LIF nodes fire one spike per threshold "
+        "crossing: a simulator or chip taking one-bit spikes drops or delays the "
+        "extra spikes, and the exported network then spikes differently. "
+        "Convert with rateconv.convert(..., max_spikes_per_step=1) for binary "
+        "spikes. The graph's metadata records it (rateconv_max_spikes_per_step).",
+        GradedSpikesWarning,
+        stacklevel=3,
+    )
+
+
 def export_nir(
     net,
     path=None,
@@ -586,7 +626,10 @@ def export_nir(
     -------
     nir.NIRGraph
         Node names are the stage names (``"<stage>.synapse0"`` for a
-        synapse, ``"<stage>.output"`` for an output).
+        synapse, ``"<stage>.output"`` for an output).  Its ``metadata``
+        records the spike budget (`spike_budget`): a network whose neurons can
+        fire more than one spike per step (graded spikes) is exported with a
+        `GradedSpikesWarning` naming those layers.
 
     Raises
     ------
@@ -596,6 +639,7 @@ def export_nir(
         not asked for.
     """
     check_type("net", net, SpikingNetwork, "a rateconv.SpikingNetwork")
+    _warn_graded(net)
     if net.probe_synapse is not None and not isinstance(net.probe_synapse, Lowpass):
         raise TypeError(f"Unknown probe_synapse {net.probe_synapse!r}")
     graph = _Exporter(
@@ -609,4 +653,4 @@ def export_nir(
     return graph
 
 
-__all__ = ["ExportError", "export_nir"]
+__all__ = ["ExportError", "GradedSpikesWarning", "export_nir", "spike_budget"]

@@ -112,6 +112,7 @@ def _pack(result):
     pieces = [("outputs", i, o) for i, o in enumerate(result.outputs)]
     pieces += [("layers", k, v) for k, v in result.layers.items()]
     pieces += [("counts", k, c) for k, c in result.counts.items()]
+    pieces += [("peaks", k, np.float32(p)) for k, p in result.peaks.items()]
     arrays = [np.asarray(a) for _, _, a in pieces]
     layout = [(k, key, a.shape, a.dtype) for (k, key, _), a in zip(pieces, arrays)]
     flat = np.concatenate(
@@ -121,15 +122,18 @@ def _pack(result):
 
 
 def _unpack(flat, layout):
-    outputs, layers, counts = {}, {}, {}
-    where = {"outputs": outputs, "layers": layers, "counts": counts}
+    outputs, layers, counts, peaks = {}, {}, {}, {}
+    where = {"outputs": outputs, "layers": layers, "counts": counts, "peaks": peaks}
     offset = 0
     for kind, key, shape, dtype in layout:
         n = int(np.prod(shape))
         where[kind][key] = flat[offset : offset + n].reshape(shape).astype(dtype)
         offset += n
     return RunResult(
-        outputs=[outputs[i] for i in sorted(outputs)], layers=layers, counts=counts
+        outputs=[outputs[i] for i in sorted(outputs)],
+        layers=layers,
+        counts=counts,
+        peaks={k: float(v) for k, v in peaks.items()},
     )
 
 

@@ -214,7 +214,7 @@ def fused_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
         syn_out = outs[n_state:] + [v] * (2 - n_syn)
         out = buffers.get((n_steps, batch, n))
         n_rows = 0 if not count else min(rows or batch, batch)
-        counts = kernel(
+        counts, peaks = kernel(
             j3,
             static,
             ins,
@@ -227,11 +227,11 @@ def fused_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
             lif,
             out,
         )
-        return (out, *outs, counts)
+        return (out, *outs, counts, peaks)
 
     def scan(j, state, syn_state, mask):
         shape = (j if static else j[0]).shape
-        n_out = 1 + n_state + n_syn + 1
+        n_out = 1 + n_state + n_syn + 2
         res = tf.numpy_function(
             run, [j, mask, *state, *syn_state], [tf.float32] * n_out, stateful=False
         )
@@ -249,7 +249,7 @@ def fused_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
         )
         if not count:
             return outs, new_state, new_syn
-        counts = tf.reshape(res[-1], shape[1:])
-        return outs, new_state, new_syn, counts
+        counts = tf.reshape(res[-2], shape[1:])
+        return outs, new_state, new_syn, counts, tf.reduce_max(res[-1])
 
     return scan

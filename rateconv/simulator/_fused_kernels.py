@@ -40,7 +40,7 @@ def _copy(src, dst):
 
 
 @njit(nogil=True, cache=True, **_OPTS)
-def _lif_row(jb, vb, rb, ob, cb, p, w, static, reset_sub):
+def _lif_row(jb, vb, rb, ob, cb, pb, p, w, static, reset_sub):
     gain, bias, dt, tau_rc, tau_ref, amp_dt, min_v, recip_tau = p[:8]
     lim, bias_m1 = p[10], p[11]
     for i in range(vb.shape[0]):
@@ -66,11 +66,12 @@ def _lif_row(jb, vb, rb, ob, cb, p, w, static, reset_sub):
         reset = (v + xm.MINUS_ONE) if reset_sub else xm.ZERO
         vb[i] = reset if spiked else _flush(low)
         cb[i] += w if spiked else xm.ZERO
+        pb[i] = w if (spiked and w > pb[i]) else pb[i]
         ob[i] = amp_dt if spiked else xm.ZERO
 
 
 @njit(nogil=True, cache=True, **_OPTS)
-def _if_row(jb, vb, ob, cb, p, w, static, reset_sub):
+def _if_row(jb, vb, ob, cb, pb, p, w, static, reset_sub):
     gain, bias, dt, amp_dt, gain_dt = p[0], p[1], p[2], p[3], p[6]
     no_bias = p[7] != xm.ZERO
     for i in range(vb.shape[0]):
@@ -88,6 +89,8 @@ def _if_row(jb, vb, ob, cb, p, w, static, reset_sub):
         kept = v - k if reset_sub else v
         vb[i] = xm.ZERO if (k > xm.ZERO and not reset_sub) else kept
         cb[i] += w * k
+        wk = w * k
+        pb[i] = wk if wk > pb[i] else pb[i]
         ob[i] = k * amp_dt
 
 
@@ -109,16 +112,20 @@ def kernel(j, static, ins, outs, n_syn, mask, n_rows, reset_sub, p, lif, out):
     (B, N) states, read and written: voltage, refractory time (LIF; any array
     for IF) and the synapse's stages (the first ``n_syn``; any array for the
     others).  ``p``: float32 parameters (`_params`), the synapse's decay and
-    its complement at 8 and 9.  Returns the spike count of each neuron.
+    its complement at 8 and 9.  Returns the spike count of each neuron and
+    its peak (the most spikes it fired in one step), over the first
+    ``n_rows`` samples weighted by ``mask``.
     """
     n_steps, batch, n = out.shape
     a, one_minus_a = p[8], p[9]
     n_states = 2 if lif else 1
     counts = np.zeros(n, np.float32)
+    peaks = np.zeros(n, np.float32)
     for blk in prange((n + BLOCK - 1) // BLOCK):
         lo = blk * BLOCK
         hi = min(lo + BLOCK, n)
         cb = counts[lo:hi]
+        pb = peaks[lo:hi]
         for b in range(batch):
             w = mask[b] if b < n_rows else xm.ZERO
             for k in range(4):
@@ -132,11 +139,11 @@ def kernel(j, static, ins, outs, n_syn, mask, n_rows, reset_sub, p, lif, out):
                 jb = j[0 if static else t, b, lo:hi]
                 ob = out[t, b, lo:hi]
                 if lif:
-                    _lif_row(jb, vb, rb, ob, cb, p, w, static, reset_sub)
+                    _lif_row(jb, vb, rb, ob, cb, pb, p, w, static, reset_sub)
                 else:
-                    _if_row(jb, vb, ob, cb, p, w, static, reset_sub)
+                    _if_row(jb, vb, ob, cb, pb, p, w, static, reset_sub)
                 if n_syn >= 1:
                     _synapse_row(ob, s1, a, one_minus_a)
                 if n_syn >= 2:
                     _synapse_row(ob, s2, a, one_minus_a)
-    return counts
+    return counts, peaks

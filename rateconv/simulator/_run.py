@@ -138,12 +138,16 @@ class RunResult:
         shape ``(*shape,)``.  A spike of either sign counts as one.
     n_counted : int
         How many samples ``counts`` covers.
+    peaks : dict of str -> float
+        The most spikes one neuron of each spiking layer fired in one step
+        (over the counted samples and all steps): above 1 for graded spikes.
     """
 
     outputs: list | None
     layers: dict = dataclasses.field(default_factory=dict)
     counts: dict = dataclasses.field(default_factory=dict)
     n_counted: int = 0
+    peaks: dict = dataclasses.field(default_factory=dict)
 
     def valid(self, n_valid):
         """This minibatch's result without the padding samples."""
@@ -152,7 +156,16 @@ class RunResult:
             layers={k: v[:n_valid] for k, v in self.layers.items()},
             counts=self.counts,
             n_counted=self.n_counted,
+            peaks=self.peaks,
         )
+
+
+def merge_peaks(peaks, new):
+    """``peaks`` updated in place with the larger of each layer's peaks."""
+    for n, p in new.items():
+        p = float(np.asarray(p))
+        peaks[n] = max(peaks.get(n, 0.0), p)
+    return peaks
 
 
 class TimeMajorCollector:
@@ -167,6 +180,7 @@ class TimeMajorCollector:
         self.outputs = [[] for _ in network.outputs]
         self.layers = {n: [] for n in probe_keys}
         self.counts = {}
+        self.peaks = {}
 
     def add(self, outputs, layers, counts):
         """One chunk: lists/dicts of time-major tensors (or arrays); ``layers``
@@ -176,8 +190,9 @@ class TimeMajorCollector:
             self.outputs[i].append(np.asarray(o))
         for v, layer in zip(self.layers.values(), layers, strict=True):
             v.append(np.asarray(layer))
-        for n, c in counts.items():
+        for n, (c, peak) in counts.items():  # see advance_stages
             self.counts[n] = self.counts.get(n, 0) + np.asarray(c)
+            merge_peaks(self.peaks, {n: peak})
 
     def result(self):
         """The whole minibatch, batch-first."""
@@ -189,6 +204,7 @@ class TimeMajorCollector:
             outputs=[batch_first(o) for o in self.outputs],
             layers={n: batch_first(v) for n, v in self.layers.items()},
             counts=self.counts,
+            peaks=self.peaks,
         )
 
 
@@ -207,6 +223,7 @@ class Accumulator:
         self.outputs = [[] for _ in network.outputs]
         self.layers = {name: [] for name in spec.probe_keys}
         self.counts, self.n_counted = {}, 0
+        self.peaks = {}
 
     def add(self, result, minibatch):
         """One minibatch's `RunResult` (padding included)."""
@@ -221,6 +238,7 @@ class Accumulator:
             self.layers[name].append(result.layers[name])
         for name, c in result.counts.items():
             self.counts[name] = self.counts.get(name, 0) + c
+        merge_peaks(self.peaks, result.peaks)
         self.n_counted += self.spec.counted(valid)
 
     def result(self):
@@ -231,6 +249,7 @@ class Accumulator:
             layers={k: np.concatenate(v) for k, v in self.layers.items()},
             counts=self.counts,
             n_counted=self.n_counted if self.counts else 0,
+            peaks=self.peaks,
         )
 
 
@@ -377,8 +396,9 @@ def advance_stages(network, values, states, stage_value, mask):
 
     ``values`` holds the stages an engine sets itself (inputs, constants);
     ``stage_value(stage, values, state, mask) -> (value, counts or None)``
-    computes one stage and updates its ``state`` dict.  Returns the new states
-    and the spike counts, by stage name.
+    computes one stage and updates its ``state`` dict; its counts are a pair
+    (spike count per neuron, peak spikes of one neuron in one step).  Returns
+    the new states and those pairs, by stage name.
     """
     new_states, counts = {}, {}
     for stage in network.stages:
@@ -387,7 +407,7 @@ def advance_stages(network, values, states, stage_value, mask):
         state = dict(states[stage.name])
         values[stage.name], c = stage_value(stage, values, state, mask)
         if c is not None:
-            counts[stage.name] = c
+            counts[stage.name] = tuple(c)
         new_states[stage.name] = state
     return new_states, counts
 

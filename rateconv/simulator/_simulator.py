@@ -8,6 +8,7 @@ results (`evaluate`).  Rate mode always runs the rate engine.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from rateconv import _checks, metrics
 from rateconv.converter import build_network
@@ -459,7 +460,7 @@ class Simulator:
             n_steps=spec.n_steps if mode == "spiking" else 1,
             mode=mode,
             activity=layer_activity(
-                self.network, result.counts, n, spec.n_steps, self.dt
+                self.network, result.counts, n, spec.n_steps, self.dt, result.peaks
             ),
             outputs=result.outputs[output] if return_outputs else None,
             latency=counter.latency if mode == "spiking" else None,
@@ -477,8 +478,9 @@ class Simulator:
             )
 
 
-def layer_activity(network, counts, n_samples, n_steps, dt):
-    """``{layer: metrics.LayerActivity}`` from a run's spike counts."""
+def layer_activity(network, counts, n_samples, n_steps, dt, peaks=None):
+    """``{layer: metrics.LayerActivity}`` from a run's spike counts and peaks."""
+    peaks = peaks or {}
     activity = {}
     for stage in network.neuron_stages:
         if stage.name in counts:
@@ -487,8 +489,17 @@ def layer_activity(network, counts, n_samples, n_steps, dt):
                 n_neurons=stage.n_neurons,
                 spike_count=float(c.sum()),
                 rates=c.reshape(-1) / (n_samples * n_steps * dt),
+                max_spikes_per_step=(
+                    _whole(peaks[stage.name]) if stage.name in peaks else None
+                ),
             )
     return activity
+
+
+def _whole(peak):
+    # counts are float32 sums of n * amplitude / dt rescaled: round off the
+    # last bits so that 2 spikes read 2, not 1.9999998
+    return float(np.round(peak, 3))
 
 
 def _unit_range(encoding):

@@ -67,9 +67,10 @@ class StepEngine(Engine):
             counts = None
             if spec.count_spikes:  # the rows the time-batched engine counts
                 rows = spec.count_rows
-                counts = tf.tensordot(
-                    mask[:rows], tf.abs(v[:rows]), axes=[[0], [0]]
-                ) * (dt / neuron.amplitude)
+                spikes = tf.abs(v[:rows]) * (dt / neuron.amplitude)
+                counts = tf.tensordot(mask[:rows], spikes, axes=[[0], [0]])
+                weight = tf.reshape(mask[:rows], [-1] + [1] * (len(v.shape) - 1))
+                counts = (counts, tf.reduce_max(spikes * weight))
             if stage.synapse is not None:
                 v, st["synapse"] = stage.synapse.step(v, st["synapse"], dt)
             return v, counts

@@ -90,9 +90,10 @@ def neuron_scan(
     ``rows`` samples (None: all).  With ``count=None`` it returns the outputs
     and states only, which saves a loop-carried tensor: the loop is bound by
     memory traffic, each carried tensor being read and written at every step
-    (a count of every sample costs 10-20%, of a few rows about 1%).  With
-    ``voltage`` the membrane voltage after each step (the first state,
-    time-major) comes last (voltage probes).
+    (a count of every sample costs 10-20%, of a few rows about 1%).  A
+    count comes with the peak: the most spikes one neuron of the counted rows
+    fired in one step (a scalar).  With ``voltage`` the membrane voltage after
+    each step (the first state, time-major) comes last (voltage probes).
     """
     count_scale = dt / neuron.amplitude
 
@@ -103,20 +104,26 @@ def neuron_scan(
         outs = tf.TensorArray(j.dtype, size=n_steps)
         # a scalar placeholder when not counting (autograph needs a tensor)
         total = tf.zeros_like((j if static else j[0])[:rows]) if count else tf.zeros(())
+        peak = tf.zeros((), j.dtype)
+        if count:
+            first = (j if static else j[0])[:rows]
+            weight = tf.reshape(mask[:rows], [-1] + [1] * (len(first.shape) - 1))
         volts = tf.TensorArray(j.dtype, size=n_steps if voltage else 0)
         for t in tf.range(n_steps):
             out, state = neuron.step(j if static else j[t], state, dt)
             if voltage:
                 volts = volts.write(t, state[0])
             if count:
-                total += tf.abs(out[:rows])  # a spike of either sign is one
+                spikes = tf.abs(out[:rows])  # a spike of either sign is one
+                total += spikes
+                peak = tf.maximum(peak, tf.reduce_max(spikes * weight))
             if synapse is not None:
                 out, syn_state = synapse.step(out, syn_state, dt)
             outs = outs.write(t, out)
         result = (outs.stack(), state, syn_state)
         if count:
             counts = tf.tensordot(mask[:rows], total, axes=[[0], [0]]) * count_scale
-            result += (counts,)
+            result += (counts, peak * count_scale)
         return result + ((volts.stack(),) if voltage else ())
 
     return scan
@@ -302,7 +309,7 @@ class TimeBatchedEngine(Engine):
             v, st["neuron"], st["synapse"] = res[:3]
             if stage.name in spec.probe_voltages:  # the scan's last result
                 values[stage.name, "voltage"] = (res[-1], True)
-            return (v, True), (res[3] if spec.count_spikes else None)
+            return (v, True), (res[3:5] if spec.count_spikes else None)
 
         @tf.function
         def run(statics, temporal, states, probes, t0, mask, seed, batch_start, total):

@@ -9,9 +9,11 @@ after ``n_steps`` steps:
    2015, Rueckauer et al. 2017): each scalable spiking layer (ReLU /
    integrate-and-fire, LIF) is rescaled so that the given percentile of its
    rate-mode firing rate on the calibration data becomes a target number of
-   spikes per step.  Rescaling is exact in rate mode for these neurons (ReLU:
-   input times k, amplitude over k; LIF: time constants over k), so rate mode
-   still equals ``model.predict``.
+   spikes per step, never above the neurons' spike budget
+   (``max_spikes_per_step``: 1 for binary spikes, and for LIF); with a
+   budget, lower percentiles are tried too.  Rescaling is exact in rate
+   mode for these neurons (ReLU: input times k, amplitude over k; LIF: time
+   constants over k), so rate mode still equals ``model.predict``.
 2. **Initial membrane voltage** (zero, half threshold, uniform) and **reset**
    (to zero or by subtraction).
 3. **Connection synapses** (none or a short lowpass).
@@ -24,7 +26,12 @@ The score is the fraction of calibration samples whose spiking class at step
 ``n_steps`` equals the Keras model's class (no labels needed, never test
 data); for outputs that are not class scores it is the mean squared error to
 rate mode.  Candidates are compared on the same samples and seeds; ties go to
-the earlier, simpler candidate.
+the earlier, simpler candidate.  Every candidate is first scored on
+`SCREENED` samples and the best `KEPT` of each round on all the scored
+samples; candidates run on the step engine, which compiles little (the
+time-batched engine compiles a loop per neuron layer and candidate).  A
+progress bar shows the candidates tried, the best agreement so far and the
+time left.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -54,6 +63,15 @@ agrees with Keras on 52% of calibration images at 1 spike per step, 91% at 2,
 `LIF_MAX_TARGET`.
 """
 LIF_MAX_TARGET = 1.0
+CAPPED_PERCENTILES = (99.0, 95.0)
+"""Lower percentiles searched as well when neurons have a spike budget:
+with at most ``m`` spikes per step a layer's top rates cannot be coded
+anyway, and mapping a lower percentile to ``m`` codes the bulk finer (the
+rest saturates)."""
+SCREENED = 128
+"""Calibration samples every candidate is first scored on."""
+KEPT = 3
+"""Candidates of each search round then scored on every scored sample."""
 INITIAL_STATES = ("half", "uniform")
 """Initial voltages searched (a zero start was never best in our measurements:
 every neuron then waits a whole threshold before its first spike); an explicit
@@ -68,6 +86,8 @@ PROBES = (
 )
 """Readout candidates: (probe filter, "last" or "mean")."""
 MAX_SCORED = 500
+
+_log = logging.getLogger("rateconv.tuning")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +142,7 @@ def convert(
     n_steps=None,
     probe_synapse="default",
     readout="default",
+    progress=None,
     **options,
 ):
     """Convert a Keras model; with ``calibration_data``, tuned for ``n_steps``.
@@ -146,11 +167,16 @@ def convert(
         ``"default"`` is a 0.1 s lowpass, or what tuning chose.
     readout : {"last", "mean", "default"}
         The network's own readout (`SpikingNetwork.readout`).
+    progress : bool or None
+        With calibration data: show the search's progress (candidates
+        tried, best agreement so far, time left); False hides it.
     **options
         Options of `rateconv.converter.build_network` (``swap_activations``,
         ``max_to_avg_pool``, ``fold_batch_norm``, ``scale_firing_rates``,
-        ``synapse``, ``reset``, ``initial_state``).  With calibration data,
-        an option given explicitly is kept and not searched.
+        ``synapse``, ``reset``, ``initial_state``, ``max_spikes_per_step``).
+        With calibration data, an option given explicitly is kept and not
+        searched; ``max_spikes_per_step`` bounds the spikes per step the
+        search aims at.
 
     Returns
     -------
@@ -166,7 +192,9 @@ def convert(
             )
         net = build_network(model, **options)
     else:
-        net = tune(model, calibration_data, n_steps=n_steps, **options).network
+        net = tune(
+            model, calibration_data, n_steps=n_steps, progress=progress, **options
+        ).network
     fields = {}
     if not (isinstance(probe_synapse, str) and probe_synapse == "default"):
         fields["probe_synapse"] = as_synapse(probe_synapse, "probe_synapse")
@@ -185,6 +213,7 @@ def tune(
     max_scored=MAX_SCORED,
     seed=0,
     dt=DT,
+    progress=None,
     **options,
 ):
     """Search the conversion of ``model`` that spikes best in ``n_steps``.
@@ -198,18 +227,34 @@ def tune(
     n_steps : int
     percentile : float
         Percentile of each layer's rate mapped to the target spikes per step.
+        With a spike budget (``max_spikes_per_step``) the lower percentiles
+        of `CAPPED_PERCENTILES` are searched too.
     max_scored : int
-        Calibration samples simulated per candidate.
+        Calibration samples simulated per candidate (each candidate is first
+        screened on `SCREENED` of them; the best `KEPT` are scored on all).
     seed : int
         Simulation seed (uniform initial voltages, Poisson inputs).
     dt : float
         Timestep of the simulation the network is tuned for, in seconds.
+    progress : bool or None
+        Show a progress bar over the candidates (candidates tried, best
+        agreement so far, time left); None shows it, False hides it.  Each
+        candidate is also logged on the ``rateconv.tuning`` logger (INFO).
     **options
-        As in `convert`.
+        As in `convert`; ``max_spikes_per_step`` bounds the targets searched.
 
     Returns
     -------
     TuningResult
+
+    Example
+    -------
+    >>> import keras, numpy as np, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "relu")])
+    >>> x = np.random.default_rng(0).uniform(size=(32, 4)).astype("float32")
+    >>> result = rateconv.tune(model, x, n_steps=4, progress=False)
+    >>> result.options["target"] in rateconv.tuning.TARGETS
+    True
     """
     n_steps = _checks.check_int("n_steps", n_steps)
     dt = _checks.check_positive("dt", dt, unit="a time in seconds")
@@ -224,42 +269,14 @@ def tune(
     sim_rate = Simulator(base, dt=dt, progress=False)
     reference = _as_list(sim_rate.predict(scored, mode="rate"))[0]
     scalable = [s.name for s in base.neuron_stages if _scalable(s)]
-    rates = _percentile_rates(base, xs, scalable, percentile)
+    budget = base.max_spikes_per_step
+    percentiles = (percentile,)
+    if budget is not None:  # capped neurons: clipping the top rates may pay
+        percentiles += tuple(p for p in CAPPED_PERCENTILES if p < percentile)
+    rates = _percentile_rates(base, xs, scalable, percentiles)
+    search = _Search(base, rates, scored, reference, n_steps, seed, dt, progress)
 
-    # coordinate search: scale and start first (with each neuron's own reset
-    # and no synapse), then reset and synapse around the best of those
-    tried = {}
-
-    def run(target, initial, reset, synapse):
-        # targets that give the same scales (LIF layers are capped) are one
-        scales = tuple(sorted(_scales(rates, target, dt).items()))
-        key = (scales, initial, reset, synapse)
-        if key in tried:
-            return
-        net = _configure(base, rates, target, initial, reset, synapse, dt)
-        with _quiet_tensorflow():
-            raw = _raw_outputs(net, scored, n_steps, seed, dt)
-        config = {
-            "target": target,
-            "initial_state": initial,
-            "reset": reset,
-            "synapse": synapse,
-        }
-        tried[key] = [
-            {
-                **config,
-                "probe_synapse": probe,
-                "readout": readout,
-                "score": _score(net, raw, reference, probe, readout, dt),
-            }
-            for probe, readout in PROBES
-        ]
-
-    def best_so_far():
-        flat = [c for cands in tried.values() for c in cands]
-        return max(enumerate(flat), key=lambda ic: (ic[1]["score"], -ic[0]))[1]
-
-    targets = (None,) if "scale_firing_rates" in fixed else TARGETS
+    targets = (None,) if "scale_firing_rates" in fixed else _targets(budget)
     initials = (fixed["initial_state"],) if "initial_state" in fixed else INITIAL_STATES
     own = {getattr(st.spiking_neuron, "reset", None) for st in base.neuron_stages}
     resets = (
@@ -269,32 +286,42 @@ def tune(
         else (None,) + tuple(r for r in ("subtract", "zero") if {r} != own)
     )
     synapses = (fixed["synapse"],) if "synapse" in fixed else SYNAPSES
-    for target, initial in itertools.product(targets, initials):
-        run(target, initial, resets[0], synapses[0])
-    top = best_so_far()
-    for reset, synapse in itertools.product(resets, synapses):
-        run(top["target"], top["initial_state"], reset, synapse)
-    candidates = [c for cands in tried.values() for c in cands]
-    best = max(enumerate(candidates), key=lambda ic: (ic[1]["score"], -ic[0]))[1]
-    net = _configure(
-        base,
-        rates,
-        best["target"],
-        best["initial_state"],
-        best["reset"],
-        best["synapse"],
-        dt,
-    )
-    chosen = {k: v for k, v in best.items() if k != "score"}
-    chosen["percentile"] = percentile
-    chosen["scales"] = _scales(rates, best["target"], dt)
+    # coordinate search: scale and start first (with each neuron's own reset
+    # and no synapse), then reset and synapse around the best of those
+    with search:
+        search.round(
+            _Config(p, target, initial, resets[0], synapses[0])
+            for target, p, initial in itertools.product(targets, percentiles, initials)
+        )
+        top = search.best()
+        search.round(
+            dataclasses.replace(top.config, reset=reset, synapse=synapse)
+            for reset, synapse in itertools.product(resets, synapses)
+        )
+    best = search.best()
+    config = best.config
+    net = _configure(base, rates[config.percentile], config, dt)
+    chosen = {
+        "target": config.target,
+        "initial_state": config.initial_state,
+        "reset": config.reset,
+        "synapse": config.synapse,
+        "probe_synapse": best.probe,
+        "readout": best.readout,
+        "percentile": config.percentile,
+        "scales": _scales(rates[config.percentile], config.target, dt),
+    }
     net = dataclasses.replace(
-        net,
-        probe_synapse=best["probe_synapse"],
-        readout=best["readout"],
-        tuning=chosen,
+        net, probe_synapse=best.probe, readout=best.readout, tuning=chosen
     )
-    return TuningResult(net, chosen, best["score"], candidates)
+    return TuningResult(net, chosen, best.score, search.records())
+
+
+def _targets(budget):
+    """`TARGETS` within a spike budget (all of them without one)."""
+    if budget is None:
+        return TARGETS
+    return tuple(t for t in TARGETS if t <= budget)
 
 
 # options searched by `tune` (an explicit value is kept as given)
@@ -329,28 +356,44 @@ def _scalable(stage):
     return isinstance(rate, LIFRate) and rate.is_linear_in_scale
 
 
-def _percentile_rates(net, xs, names, percentile):
-    """``{layer: (percentile rate in Hz over active neurons, is LIF)}``."""
+def _percentile_rates(net, xs, names, percentiles):
+    """``{percentile: {layer: (rate in Hz over active neurons, spike cap)}}``.
+
+    The cap is the most spikes per step the layer's spiking neurons fire
+    (LIF: 1; integrate-and-fire: their ``max_spikes_per_step``, None
+    unbounded).
+    """
+    out = {p: {} for p in percentiles}
     if not names:
-        return {}
+        return out
     acts = rate_activations(net, xs, names)
-    rates = {}
     for name in names:
         hz = acts[name] / net[name].rate_neuron.amplitude
         active = hz[hz > 0]
-        rate = float(np.percentile(active, percentile)) if active.size else 0.0
-        rates[name] = (rate, isinstance(net[name].rate_neuron, LIFRate))
-    return rates
+        cap = net[name].spiking_neuron.max_spikes_per_step
+        if isinstance(net[name].rate_neuron, LIFRate):
+            cap = LIF_MAX_TARGET
+        values = (
+            np.percentile(active, percentiles)
+            if active.size
+            else [0.0] * len(percentiles)
+        )
+        for p, rate in zip(percentiles, values):
+            out[p][name] = (float(rate), cap)
+    return out
 
 
 def _scales(rates, target, dt):
-    """Per-layer factors: ``{name: k}`` mapping the layer's rate to its target."""
+    """Per-layer factors: ``{name: k}`` mapping the layer's rate to its target.
+
+    A layer's target is capped at its neurons' spikes per step.
+    """
     if target is None:
         return {}
     scales = {}
-    for name, (rate, is_lif) in rates.items():
+    for name, (rate, cap) in rates.items():
         if rate > 0:
-            layer_target = min(target, LIF_MAX_TARGET) if is_lif else target
+            layer_target = target if cap is None else min(target, cap)
             scales[name] = layer_target / (rate * dt)
     return scales
 
@@ -362,13 +405,21 @@ def _rescaled(neuron, k):
     return neuron.scaled(k)
 
 
-def _configure(base, rates, target, initial, reset, synapse, dt):
-    """``base`` with one candidate's options applied (a new network).
+@dataclasses.dataclass(frozen=True)
+class _Config:
+    """One candidate conversion (``reset=None``: each neuron's own)."""
 
-    ``reset=None`` keeps each neuron's own reset.
-    """
+    percentile: float
+    target: float | None
+    initial_state: str
+    reset: str | None
+    synapse: object
+
+
+def _configure(base, rates, config, dt):
+    """``base`` with one candidate's options applied (a new network)."""
     updates = {}
-    scales = _scales(rates, target, dt)
+    scales = _scales(rates, config.target, dt)
     for stage in base.neuron_stages:
         fields = {}
         k = scales.get(stage.name)
@@ -376,22 +427,164 @@ def _configure(base, rates, target, initial, reset, synapse, dt):
             fields["rate_neuron"] = _rescaled(stage.rate_neuron, k)
             fields["spiking_neuron"] = _rescaled(stage.spiking_neuron, k)
         spiking = fields.get("spiking_neuron", stage.spiking_neuron)
-        if reset is not None and hasattr(spiking, "reset"):
-            fields["spiking_neuron"] = dataclasses.replace(spiking, reset=reset)
-        fields["initial_state"] = initial
-        fields["synapse"] = as_synapse(synapse, "synapse")
+        if config.reset is not None and hasattr(spiking, "reset"):
+            fields["spiking_neuron"] = dataclasses.replace(spiking, reset=config.reset)
+        fields["initial_state"] = config.initial_state
+        fields["synapse"] = as_synapse(config.synapse, "synapse")
         updates[stage.name] = fields
     return base.replace_stages(updates)
 
 
 def _raw_outputs(net, xs, n_steps, seed, dt):
-    """Unfiltered output of the first output stage, before its readout."""
+    """Unfiltered output of the first output stage, before its readout.
+
+    Runs the step engine: a candidate network is run once, and the step
+    engine traces one small graph where the time-batched engine compiles a
+    loop per neuron layer (on MobileNetV2 that compilation was most of the
+    search's time).
+    """
     out = net.outputs[0]
     raw = net.replace_stages({out: {"readout": None}})
     # candidates may be silent or saturated: that is what the search scores
-    sim = Simulator(raw, dt=dt, progress=False, warn_activity=False)
+    sim = Simulator(raw, dt=dt, progress=False, warn_activity=False, engine="step")
     y = sim.predict(xs, n_steps=n_steps, probe_synapse=None, seed=seed)
     return _as_list(y)[0]
+
+
+class _Search:
+    """Runs and scores candidates: screened on `SCREENED` samples, the best
+    `KEPT` of each round then on all scored samples; shows progress."""
+
+    def __init__(self, base, rates, scored, reference, n_steps, seed, dt, progress):
+        self.base, self.rates = base, rates
+        self.n_steps, self.seed, self.dt = n_steps, seed, dt
+        self.n_total = len(scored[0])
+        self.n_screen = min(SCREENED, self.n_total)
+        self.screen = [a[: self.n_screen] for a in scored]
+        self.rest = [a[self.n_screen :] for a in scored]
+        self.reference = reference
+        self.raw = {}  # key -> raw outputs on the screened samples
+        self.entries = []  # (key, config, probe, readout, score, n_samples)
+        self.configs = {}  # key -> first config giving it
+        self.progress = progress
+        self.bar = None
+        self.start = time.perf_counter()
+
+    def __enter__(self):
+        if self.progress is not False:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=0,
+                desc=f"rateconv.convert: tuning for {self.n_steps} steps",
+                unit="candidate",
+            )
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+
+    def key(self, config):
+        # candidates giving the same scales (capped layers) are one
+        scales = _scales(self.rates[config.percentile], config.target, self.dt)
+        return (
+            tuple(sorted(scales.items())),
+            config.initial_state,
+            config.reset,
+            config.synapse,
+        )
+
+    def _run(self, config, xs):
+        net = _configure(self.base, self.rates[config.percentile], config, self.dt)
+        with _quiet_tensorflow():
+            return _raw_outputs(net, xs, self.n_steps, self.seed, self.dt)
+
+    def _record(self, key, raw, n):
+        config = self.configs[key]
+        reference = self.reference[:n]
+        for probe, readout in PROBES:
+            score = _score(self.base, raw, reference, probe, readout, self.dt)
+            self.entries.append((key, config, probe, readout, score, n))
+        best = self.best()
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(best=f"{best.score:.4f}", refresh=False)
+        _log.info(
+            "tuning for %d steps: %s on %d samples: agreement %.4f; best %.4f (%.0f s)",
+            self.n_steps,
+            _describe(config),
+            n,
+            max(e[4] for e in self.entries if e[0] == key and e[5] == n),
+            best.score,
+            time.perf_counter() - self.start,
+        )
+
+    def round(self, configs):
+        """Screen the new ``configs``; score the best `KEPT` on every sample."""
+        new = []
+        for config in configs:
+            key = self.key(config)
+            if key not in self.configs:
+                self.configs[key] = config
+                new.append(key)
+        full = self.n_total > self.n_screen
+        if self.bar is not None:
+            self.bar.total += len(new) + (min(KEPT, len(new)) if full else 0)
+            self.bar.refresh()
+        for key in new:
+            self.raw[key] = self._run(self.configs[key], self.screen)
+            self._record(key, self.raw[key], self.n_screen)
+        if not full:
+            return
+        screened = [e for e in self.entries if e[0] in new and e[5] == self.n_screen]
+        ranked = []
+        for e in sorted(screened, key=lambda e: -e[4]):  # stable: ties keep order
+            if e[0] not in ranked:
+                ranked.append(e[0])
+        for key in ranked[:KEPT]:
+            rest = self._run(self.configs[key], self.rest)
+            raw = np.concatenate([self.raw[key], rest])
+            self._record(key, raw, self.n_total)
+
+    def best(self):
+        """The best candidate scored on the most samples (ties: the earliest)."""
+        n = max(e[5] for e in self.entries)
+        pool = [e for e in self.entries if e[5] == n]
+        e = max(enumerate(pool), key=lambda ie: (ie[1][4], -ie[0]))[1]
+        return _Best(e[1], e[2], e[3], e[4])
+
+    def records(self):
+        """Every candidate scored, as dicts (`TuningResult.candidates`)."""
+        return [
+            {
+                "percentile": c.percentile,
+                "target": c.target,
+                "initial_state": c.initial_state,
+                "reset": c.reset,
+                "synapse": c.synapse,
+                "probe_synapse": probe,
+                "readout": readout,
+                "score": score,
+                "n_samples": n,
+            }
+            for _, c, probe, readout, score, n in self.entries
+        ]
+
+
+class _Best(NamedTuple):
+    config: _Config
+    probe: object
+    readout: str
+    score: float
+
+
+def _describe(config):
+    target = "given scales" if config.target is None else f"target {config.target:g}"
+    return (
+        f"{target} at p{config.percentile:g}, start {config.initial_state}, reset "
+        f"{config.reset or 'own'}, synapse {config.synapse}"
+    )
 
 
 def _score(net, raw, reference, probe, readout, dt):
