@@ -8,6 +8,13 @@ first 2,000 test images, and print a Markdown table::
 
     python examples/byo_models.py --output-dir byo_models
     python examples/bring_your_own.py --model-dir byo_models --output byo.md
+
+``--max-spikes-per-step 1`` converts with binary spikes (at most one spike
+per neuron per step), ``none`` with graded spikes (integrate-and-fire
+neurons fire as many as their charge allows); the default is what
+`rateconv.convert` does by default.  Each row records the most spikes a
+neuron fired in one step of the evaluation (``peak_N``), so every figure
+says which mode it used.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ except ImportError:  # pragma: no cover
     from examples.byo_models import BUILDERS, model_inputs
 
 
-def evaluate_model(model, name, data, n_steps_list, n_cal, n_test):
+def evaluate_model(model, name, data, n_steps_list, n_cal, n_test, budget=()):
     (x_train, _), (x_test, y_test) = data
     x_cal = model_inputs(name, x_train[-n_cal:])  # never the test set
     x = model_inputs(name, x_test[:n_test])
@@ -38,10 +45,21 @@ def evaluate_model(model, name, data, n_steps_list, n_cal, n_test):
     row = {"model": name, "keras": keras_acc}
     for n_steps in n_steps_list:
         start = time.perf_counter()
-        net = rateconv.convert(model, calibration_data=x_cal, n_steps=n_steps)
+        net = rateconv.convert(
+            model,
+            calibration_data=x_cal,
+            n_steps=n_steps,
+            progress=False,
+            **({} if budget == () else {"max_spikes_per_step": budget}),
+        )
         tuned = time.perf_counter() - start
         ev = rateconv.Simulator(net, progress=False).evaluate(x, y, n_steps=n_steps)
         row[n_steps] = ev.accuracy
+        row[f"peak_{n_steps}"] = ev.max_spikes_per_step
+        row[f"budget_{n_steps}"] = net.max_spikes_per_step
+        row[f"tuning_{n_steps}"] = {
+            k: v for k, v in net.tuning.items() if k not in ("scales", "probe_synapse")
+        }
         row[f"tune_s_{n_steps}"] = round(tuned, 1)
         row[f"eval_s_{n_steps}"] = round(time.perf_counter() - start - tuned, 1)
     return row
@@ -66,15 +84,23 @@ def main(argv=None):
     parser.add_argument("--n-steps", type=int, nargs="+", default=[10, 30])
     parser.add_argument("--n-calibration", type=int, default=1000)
     parser.add_argument("--n-test", type=int, default=2000)
+    parser.add_argument(
+        "--max-spikes-per-step",
+        default="default",
+        help="1 (binary spikes), an integer, 'none' (graded) or 'default'",
+    )
     parser.add_argument("--output", default=None, help="write the table here")
     parser.add_argument("--json", default=None, help="write the rows here")
     args = parser.parse_args(argv)
     data = datasets.load_fashion_mnist(download=False)
+    budget = {"default": (), "none": None}.get(args.max_spikes_per_step)
+    if args.max_spikes_per_step not in ("default", "none"):
+        budget = int(args.max_spikes_per_step)
     rows = []
     for name in args.models:
         model = keras.models.load_model(Path(args.model_dir) / f"{name}.keras")
         row = evaluate_model(
-            model, name, data, args.n_steps, args.n_calibration, args.n_test
+            model, name, data, args.n_steps, args.n_calibration, args.n_test, budget
         )
         print(json.dumps(row), flush=True)
         rows.append(row)

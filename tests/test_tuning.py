@@ -212,3 +212,62 @@ def test_one_convert_for_the_function_and_the_facade():
     assert facade.verify(images(4, seed=2)) is True
     doc = inspect.getdoc(rateconv.Converter)
     assert "calibration_data" in doc and "n_steps" in doc
+
+
+def test_binary_budget_bounds_the_search_and_the_network():
+    model = trained_like_relu_net()
+    result = rateconv.tune(
+        model,
+        images(48, seed=1),
+        n_steps=6,
+        max_scored=48,
+        max_spikes_per_step=1,
+        progress=False,
+    )
+    net = result.network
+    assert net.max_spikes_per_step == 1 and net.graded_stages() == []
+    targets = {c["target"] for c in result.candidates}
+    assert targets <= {0.5, 1.0}
+    # with a budget, clipping the top rates is searched too
+    assert {c["percentile"] for c in result.candidates} > {99.9}
+    for scale in result.options["scales"].values():
+        assert scale > 0
+    ev = rateconv.Simulator(net, progress=False).evaluate(
+        images(20, seed=4), np.zeros(20, int), n_steps=6
+    )
+    assert ev.max_spikes_per_step == 1
+
+
+def test_graded_search_goes_above_one_spike_per_step():
+    from rateconv.tuning import _step_budget
+
+    result = rateconv.tune(
+        trained_like_relu_net(), images(32, seed=1), n_steps=4, progress=False
+    )
+    assert max(c["target"] for c in result.candidates) == max(_step_budget.TARGETS)
+    assert result.network.max_spikes_per_step is None
+
+
+def test_screening_then_scoring_on_every_sample(caplog, monkeypatch):
+    from rateconv.tuning import _step_budget
+
+    monkeypatch.setattr(_step_budget, "SCREENED", 16)
+    model = trained_like_relu_net()
+    with caplog.at_level("INFO", logger="rateconv.tuning"):
+        result = rateconv.tune(model, images(40, seed=1), n_steps=4, progress=False)
+    sizes = {c["n_samples"] for c in result.candidates}
+    assert sizes == {16, 40}
+    full = [c for c in result.candidates if c["n_samples"] == 40]
+    # the best of each round (at most KEPT) is scored on all 40
+    assert 1 <= len({(c["target"], c["initial_state"]) for c in full}) <= 2 * 3
+    assert result.agreement == max(c["score"] for c in full)
+    # progress is logged candidate by candidate with the best so far
+    lines = [r.getMessage() for r in caplog.records if r.name == "rateconv.tuning"]
+    assert len(lines) == len(result.candidates) // len(_step_budget.PROBES)
+    assert all("agreement" in line and "best" in line for line in lines)
+
+
+def test_progress_bar_shows_candidates_and_best(capsys):
+    rateconv.tune(trained_like_relu_net(), images(16, seed=1), n_steps=3)
+    err = capsys.readouterr().err
+    assert "tuning for 3 steps" in err and "best=" in err and "candidate" in err

@@ -52,7 +52,7 @@ from rateconv.simulator import Simulator
 from rateconv.synapses import Lowpass, as_synapse
 from rateconv.tuning._calibration import rate_activations
 
-TARGETS = (0.5, 1.0, 2.0, 4.0)
+TARGETS = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Spikes per step given to a layer's percentile firing rate.
 
 Integrate-and-fire neurons with reset by subtraction fire several spikes in a
@@ -60,10 +60,11 @@ step when their input is above one spike per step, so a target above 1 is a
 finer code in fewer steps (measured: a 7-layer residual network at 10 steps
 agrees with Keras on 52% of calibration images at 1 spike per step, 91% at 2,
 99% at 4).  LIF neurons fire at most once a step: their target is capped at
-`LIF_MAX_TARGET`.
+`LIF_MAX_TARGET`; with a spike budget (``max_spikes_per_step``) only the
+targets within it are searched (binary spikes: 0.5 and 1).
 """
 LIF_MAX_TARGET = 1.0
-CAPPED_PERCENTILES = (99.0, 95.0)
+CAPPED_PERCENTILES = (99.0, 95.0, 90.0)
 """Lower percentiles searched as well when neurons have a spike budget:
 with at most ``m`` spikes per step a layer's top rates cannot be coded
 anyway, and mapping a lower percentile to ``m`` codes the bulk finer (the
@@ -253,7 +254,7 @@ def tune(
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "relu")])
     >>> x = np.random.default_rng(0).uniform(size=(32, 4)).astype("float32")
     >>> result = rateconv.tune(model, x, n_steps=4, progress=False)
-    >>> result.options["target"] in rateconv.tuning.TARGETS
+    >>> result.options["target"] in (0.5, 1.0, 2.0, 4.0, 8.0)
     True
     """
     n_steps = _checks.check_int("n_steps", n_steps)
@@ -289,10 +290,21 @@ def tune(
     # coordinate search: scale and start first (with each neuron's own reset
     # and no synapse), then reset and synapse around the best of those
     with search:
-        search.round(
-            _Config(p, target, initial, resets[0], synapses[0])
-            for target, p, initial in itertools.product(targets, percentiles, initials)
-        )
+        # more spikes per step code finer until the layers saturate or the
+        # top rates are clipped: from the largest target down, a line stops
+        # at its first candidate scoring below the line's best (pruning)
+        first = []
+        for p, initial in itertools.product(percentiles, initials):
+            line_best = -np.inf
+            for target in sorted(targets, key=lambda t: -(t or 0)):
+                key, score = search.screen(
+                    _Config(p, target, initial, resets[0], synapses[0])
+                )
+                first.append(key)
+                if score < line_best:
+                    break
+                line_best = max(line_best, score)
+        search.promote(first)
         top = search.best()
         search.round(
             dataclasses.replace(top.config, reset=reset, synapse=synapse)
@@ -460,7 +472,7 @@ class _Search:
         self.n_steps, self.seed, self.dt = n_steps, seed, dt
         self.n_total = len(scored[0])
         self.n_screen = min(SCREENED, self.n_total)
-        self.screen = [a[: self.n_screen] for a in scored]
+        self.screen_xs = [a[: self.n_screen] for a in scored]
         self.rest = [a[self.n_screen :] for a in scored]
         self.reference = reference
         self.raw = {}  # key -> raw outputs on the screened samples
@@ -520,29 +532,39 @@ class _Search:
             time.perf_counter() - self.start,
         )
 
-    def round(self, configs):
-        """Screen the new ``configs``; score the best `KEPT` on every sample."""
-        new = []
-        for config in configs:
-            key = self.key(config)
-            if key not in self.configs:
-                self.configs[key] = config
-                new.append(key)
-        full = self.n_total > self.n_screen
-        if self.bar is not None:
-            self.bar.total += len(new) + (min(KEPT, len(new)) if full else 0)
-            self.bar.refresh()
-        for key in new:
-            self.raw[key] = self._run(self.configs[key], self.screen)
+    def screen(self, config):
+        """Score ``config`` on the screened samples: ``(key, best score)``."""
+        key = self.key(config)
+        if key not in self.configs:
+            self.configs[key] = config
+            if self.bar is not None:
+                self.bar.total += 1
+                self.bar.refresh()
+            self.raw[key] = self._run(config, self.screen_xs)
             self._record(key, self.raw[key], self.n_screen)
-        if not full:
+        score = max(e[4] for e in self.entries if e[0] == key and e[5] == self.n_screen)
+        return key, score
+
+    def round(self, configs):
+        """Screen ``configs``; score the best `KEPT` on every sample."""
+        self.promote([self.screen(config)[0] for config in configs])
+
+    def promote(self, keys):
+        """Score the best `KEPT` screened of ``keys`` on every scored sample."""
+        if self.n_total <= self.n_screen:
             return
+        new = set(keys)
         screened = [e for e in self.entries if e[0] in new and e[5] == self.n_screen]
         ranked = []
         for e in sorted(screened, key=lambda e: -e[4]):  # stable: ties keep order
             if e[0] not in ranked:
                 ranked.append(e[0])
-        for key in ranked[:KEPT]:
+        done = {e[0] for e in self.entries if e[5] == self.n_total}
+        ranked = [k for k in ranked[:KEPT] if k not in done]
+        if self.bar is not None:
+            self.bar.total += len(ranked)
+            self.bar.refresh()
+        for key in ranked:
             rest = self._run(self.configs[key], self.rest)
             raw = np.concatenate([self.raw[key], rest])
             self._record(key, raw, self.n_total)
