@@ -335,3 +335,56 @@ def test_subtract_reset_count_from_the_charge_matches_the_step_loop():
     # equal up to float rounding at exact integer crossings
     assert np.mean(looped == closed) > 0.999
     np.testing.assert_allclose(closed, looped, atol=neuron.amplitude / (dt * 16))
+
+
+def _if_family_model():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(16, activation="relu", name="plain"),
+            keras.layers.Dense(16, name="d2"),
+            keras.layers.ReLU(max_value=6.0, name="capped"),
+            keras.layers.Dense(16, name="d3"),
+            keras.layers.LeakyReLU(negative_slope=0.1, name="leaky"),
+            keras.layers.Dense(3),
+        ]
+    )
+
+
+@pytest.mark.parametrize("budget", [None, 1])
+def test_calibrate_corrects_clipped_leaky_and_binary_layers(budget):
+    model = _if_family_model()
+    net = rateconv.convert(model, scale_firing_rates=300.0, max_spikes_per_step=budget)
+    x = np.random.default_rng(0).uniform(size=(48, 6)).astype("f4")
+    calibrated, info = rateconv.calibrate(net, x, n_steps=5, return_info=True)
+    assert set(info) == {"plain", "capped", "leaky"}
+    for name, layer in info.items():
+        assert layer["mse_after"] <= layer["mse_before"], name
+    assert any(layer["mse_after"] < layer["mse_before"] for layer in info.values())
+    # the budget is kept; rate mode is untouched
+    assert calibrated.max_spikes_per_step == budget
+    sim = rateconv.Simulator(calibrated, progress=False)
+    np.testing.assert_allclose(
+        sim.predict(x[:5], mode="rate"), model.predict(x[:5], verbose=0), rtol=1e-5
+    )
+
+
+def test_mean_neuron_output_matches_a_float64_loop():
+    from rateconv.neurons import SpikingRectifiedLinear
+    from rateconv.tuning._calibration import _mean_neuron_output
+
+    rng = np.random.default_rng(2)
+    pre = rng.uniform(-500, 3000, (7, 5, 11)).astype("f4")  # (steps, n, neurons)
+    v0 = rng.uniform(size=(5, 11)).astype("f4")
+    neuron = SpikingRectifiedLinear(gain=1.5, bias=200.0, max_spikes_per_step=2)
+    got = _mean_neuron_output(neuron, pre, v0, 0.001)
+    # capped integrate-and-fire in float64: n = clip(floor(v), 0, 2), v -= n
+    v, total = v0.astype(float), 0.0
+    for x in pre.astype(float):
+        v = v + (1.5 * x + 200.0) * 0.001
+        n = np.clip(np.floor(v), 0, 2)
+        v = v - n
+        total = total + n
+    np.testing.assert_allclose(got, total / 7 / 0.001, rtol=1e-5)
+    assert (total == 2 * 7).any() and (total < 2 * 7).any()  # the cap bites

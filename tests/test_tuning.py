@@ -271,3 +271,28 @@ def test_progress_bar_shows_candidates_and_best(capsys):
     rateconv.tune(trained_like_relu_net(), images(16, seed=1), n_steps=3)
     err = capsys.readouterr().err
     assert "tuning for 3 steps" in err and "best=" in err and "candidate" in err
+
+
+def test_layer_calibration_is_a_scored_last_candidate():
+    model = trained_like_relu_net()
+    x_cal = images(48, seed=1)
+    result = rateconv.tune(
+        model, x_cal, n_steps=4, max_scored=48, max_spikes_per_step=1, progress=False
+    )
+    calibrated = [c for c in result.candidates if c["calibrated"]]
+    others = [c for c in result.candidates if not c["calibrated"]]
+    assert calibrated and all(c["n_samples"] == 48 for c in calibrated)
+    best_other = max(c["score"] for c in others if c["n_samples"] == 48)
+    if result.options["calibration"] is None:  # kept only when it agrees better
+        assert max(c["score"] for c in calibrated) <= best_other
+        assert result.convert_options["max_spikes_per_step"] == 1
+    else:
+        assert result.agreement == max(c["score"] for c in calibrated) > best_other
+        assert set(result.options["calibration"]) == {"a1", "a2"}
+        with pytest.raises(ValueError, match="calibrate=False"):
+            result.convert_options  # noqa: B018
+    off = rateconv.tune(
+        model, x_cal, n_steps=4, max_scored=48, calibrate=False, progress=False
+    )
+    assert not any(c["calibrated"] for c in off.candidates)
+    assert off.options["calibration"] is None

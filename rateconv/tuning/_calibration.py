@@ -30,7 +30,10 @@ test set), both returning a new `SpikingNetwork` and leaving the input alone:
     exactly the original.
 
 Both apply to integrate-and-fire layers (rate neuron `RectifiedLinear`,
-spiking neuron `SpikingRectifiedLinear`).  LIF layers are skipped with a
+spiking neuron `SpikingRectifiedLinear`); `calibrate` also to clipped and
+leaky integrate-and-fire layers and to neurons with a spike budget
+(``max_spikes_per_step``), whose candidates it runs through the neuron's own
+step.  LIF layers are skipped with a
 warning: a LIF neuron's rate curve is not scale-invariant (its maximum rate is
 fixed by ``tau_ref`` and its curve by ``tau_rc``), so rescaling it would change
 rate mode, and a shift in "spikes per run" has no fixed meaning in its current
@@ -75,6 +78,17 @@ def _is_if_stage(stage):
     )
 
 
+def is_if_family_stage(stage):
+    """Plain, clipped or leaky integrate-and-fire neurons (what `calibrate`
+    corrects: its gain and shift act on the spiking neuron's current only)."""
+    spiking = stage.spiking_neuron
+    return (
+        isinstance(stage.rate_neuron, RectifiedLinear)
+        and spiking is not None
+        and any(f.name == "max_spikes_per_step" for f in dataclasses.fields(spiking))
+    )
+
+
 _SKIP_REASON = (
     "A LIF neuron's curve and maximum rate are fixed by tau_rc and tau_ref, "
     "and capped (relu6, ReLU(max_value)) or leaky IF neurons are not handled: "
@@ -82,26 +96,34 @@ _SKIP_REASON = (
 )
 
 
-def _select_stages(net, layers, what):
+_LIF_REASON = (
+    "A LIF neuron's current has no fixed meaning in spikes per run "
+    "(its rate curve is not linear in it)."
+)
+
+
+def _select_stages(net, layers, what, accept=_is_if_stage):
     """Names of the IF stages to process; warns about skipped LIF stages."""
     check_type(
         "net", net, SpikingNetwork, "a rateconv.SpikingNetwork (from rateconv.convert)"
     )
     neuron_stages = net.neuron_stages
     if layers is None:
-        chosen = [s.name for s in neuron_stages if _is_if_stage(s)]
-        skipped = [s.name for s in neuron_stages if not _is_if_stage(s)]
+        chosen = [s.name for s in neuron_stages if accept(s)]
+        skipped = [s.name for s in neuron_stages if not accept(s)]
         if not chosen:  # nothing to do: say why, once, and nothing before
             raise ValueError(_cannot_help(net, what))
         if skipped:
             kinds = ", ".join(
                 f"'{s.name}' ({type(s.spiking_neuron).__name__})"
                 for s in neuron_stages
-                if not _is_if_stage(s)
+                if not accept(s)
             )
+            reason = _SKIP_REASON if accept is _is_if_stage else _LIF_REASON
+            only = "plain " if accept is _is_if_stage else ""
             warnings.warn(
-                f"{what}() leaves layers {kinds} unchanged: it applies to plain "
-                "ReLU / integrate-and-fire layers only. " + _SKIP_REASON,
+                f"{what}() leaves layers {kinds} unchanged: it applies to {only}"
+                "ReLU / integrate-and-fire layers only. " + reason,
                 stacklevel=3,
             )
         return chosen
@@ -113,11 +135,13 @@ def _select_stages(net, layers, what):
                 f"layers names '{name}', which is not a neuron layer of network "
                 f"'{net.name}'. Neuron layers: {list(by_name)}"
             )
-        if not _is_if_stage(by_name[name]):
+        if not accept(by_name[name]):
+            plain = accept is _is_if_stage
             raise ValueError(
                 f"Layer '{name}' has {type(by_name[name].spiking_neuron).__name__} "
-                f"neurons; {what}() applies only to plain ReLU / "
-                "integrate-and-fire layers. " + _SKIP_REASON
+                f"neurons; {what}() applies only to {'plain ' if plain else ''}"
+                "ReLU / integrate-and-fire layers. "
+                + (_SKIP_REASON if plain else _LIF_REASON)
             )
     # keep the network's topological order whatever order the user gave
     return [s.name for s in neuron_stages if s.name in layers]
@@ -249,6 +273,20 @@ def _mean_subtract_output(neuron, charge, v0, dt):
     """
     count = np.maximum(np.floor(v0 + np.max(charge, axis=0)), 0.0)
     return count * (neuron.amplitude / (dt * len(charge)))
+
+
+def _mean_neuron_output(neuron, pre, v0, dt):
+    """Mean output over time of any spiking ``neuron`` fed time-major ``pre``.
+
+    Runs the neuron's own `step` (its cap, clipping, negative spikes and
+    reset included); the other states start at 0 as in the simulator.
+    """
+    state = (v0,) + tuple(np.zeros_like(v0) for _ in neuron.state_names[1:])
+    total = np.zeros_like(v0)
+    for x in pre:
+        out, state = neuron.step(x, state, dt)
+        total += np.asarray(out)
+    return total / len(pre)
 
 
 # ---------------------------------------------------------------------------
@@ -443,7 +481,7 @@ def calibrate(
     gains = _check_grid("gains", gains, check_positive)
     check_int("batch_size", batch_size)
     max_neurons = check_optional_int("max_neurons", max_neurons)
-    names = _select_stages(net, layers, "calibrate")
+    names = _select_stages(net, layers, "calibrate", accept=is_if_family_stage)
     xs = [np.asarray(a) for a in _as_list(x_cal)]
 
     # candidates ordered by size of the change, so ties keep the smaller one
@@ -490,14 +528,24 @@ def calibrate(
             target = targets[name][start : start + batch_size]
             target = target.reshape(len(target), size)[:, scored]
             v0 = _initial_voltage(current, stage, len(target), seed, start)[:, scored]
-            if neuron.reset == "subtract":
+            # plain IF without a cap: counted from the charge (fast); other IF
+            # kinds (a cap, clipping, negative spikes) run their own step
+            plain = type(neuron) is SpikingRectifiedLinear and (
+                neuron.max_spikes_per_step is None
+            )
+            if plain and neuron.reset == "subtract":
                 # charge integrated so far, per step, of the input term alone
                 charge = np.cumsum(pre, axis=0) * np.float32(dt)
                 elapsed = (np.arange(1, n_steps + 1, dtype=np.float32) * dt).reshape(
                     (-1,) + (1,) * target.ndim
                 )
             for i, (g, s) in enumerate(candidates):
-                if neuron.reset == "subtract":
+                if not plain:
+                    changed = dataclasses.replace(
+                        neuron, gain=neuron.gain * g, bias=neuron.bias + s * unit
+                    )
+                    mean = _mean_neuron_output(changed, pre, v0, dt)
+                elif neuron.reset == "subtract":
                     mean = _mean_subtract_output(
                         neuron,
                         charge * np.float32(neuron.gain * g)

@@ -41,6 +41,7 @@ import dataclasses
 import itertools
 import logging
 import time
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -50,7 +51,8 @@ from rateconv.converter import build_network
 from rateconv.neurons import DT, LIFRate, RectifiedLinear
 from rateconv.simulator import Simulator
 from rateconv.synapses import Lowpass, as_synapse
-from rateconv.tuning._calibration import rate_activations
+from rateconv.tuning._calibration import calibrate as calibrate_layers
+from rateconv.tuning._calibration import is_if_family_stage, rate_activations
 
 TARGETS = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Spikes per step given to a layer's percentile firing rate.
@@ -73,6 +75,8 @@ SCREENED = 128
 """Calibration samples every candidate is first scored on."""
 KEPT = 3
 """Candidates of each search round then scored on every scored sample."""
+CALIBRATE_MAX_LAYERS = 16
+"""Networks with more neuron layers are not calibrated by `tune`."""
 INITIAL_STATES = ("half", "uniform")
 """Initial voltages searched (a zero start was never best in our measurements:
 every neuron then waits a whole threshold before its first spike); an explicit
@@ -124,7 +128,16 @@ class TuningResult:
         stores so that the tuned network loads without calibration data.
         """
         o = self.options
+        if o.get("calibration"):
+            raise ValueError(
+                "This tuned network was also calibrated layer by layer (gains and "
+                "biases of its spiking neurons, TuningResult.options['calibration'])"
+                ", which convert options cannot rebuild. Tune with calibrate=False "
+                "for a network that options alone rebuild, or keep the network."
+            )
         out = {"initial_state": o["initial_state"]}
+        if o.get("max_spikes_per_step") is not None:
+            out["max_spikes_per_step"] = o["max_spikes_per_step"]
         if o["scales"]:
             out["scale_firing_rates"] = dict(o["scales"])
         if o["reset"] is not None:
@@ -215,6 +228,7 @@ def tune(
     seed=0,
     dt=DT,
     progress=None,
+    calibrate=True,
     **options,
 ):
     """Search the conversion of ``model`` that spikes best in ``n_steps``.
@@ -241,6 +255,13 @@ def tune(
         Show a progress bar over the candidates (candidates tried, best
         agreement so far, time left); None shows it, False hides it.  Each
         candidate is also logged on the ``rateconv.tuning`` logger (INFO).
+    calibrate : bool
+        Last, try the chosen conversion calibrated layer by layer for
+        ``n_steps`` (`rateconv.calibrate`: each integrate-and-fire layer's
+        gain and bias shift set so its mean spiking output matches its rate
+        on the screened samples) and keep it if it agrees better.  Skipped
+        for networks of more than `CALIBRATE_MAX_LAYERS` neuron layers (each
+        layer is simulated once more).
     **options
         As in `convert`; ``max_spikes_per_step`` bounds the targets searched.
 
@@ -313,6 +334,10 @@ def tune(
     best = search.best()
     config = best.config
     net = _configure(base, rates[config.percentile], config, dt)
+    calibration = None
+    if calibrate and _calibratable(net):
+        with search:
+            net, calibration, best = search.calibrated(net, best)
     chosen = {
         "target": config.target,
         "initial_state": config.initial_state,
@@ -322,11 +347,20 @@ def tune(
         "readout": best.readout,
         "percentile": config.percentile,
         "scales": _scales(rates[config.percentile], config.target, dt),
+        "max_spikes_per_step": options.get("max_spikes_per_step"),
+        "calibration": calibration,
     }
     net = dataclasses.replace(
         net, probe_synapse=best.probe, readout=best.readout, tuning=chosen
     )
     return TuningResult(net, chosen, best.score, search.records())
+
+
+def _calibratable(net):
+    n_layers = len(net.neuron_stages)
+    return 0 < n_layers <= CALIBRATE_MAX_LAYERS and any(
+        is_if_family_stage(s) for s in net.neuron_stages
+    )
 
 
 def _targets(budget):
@@ -569,6 +603,45 @@ class _Search:
             raw = np.concatenate([self.raw[key], rest])
             self._record(key, raw, self.n_total)
 
+    def calibrated(self, net, best):
+        """``net`` calibrated layer by layer, if that agrees better than ``best``.
+
+        Returns ``(network, calibration or None, best)``.
+        """
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # LIF layers left as they are
+            with _quiet_tensorflow():
+                calibrated, info = calibrate_layers(
+                    net,
+                    self.screen_xs,
+                    n_steps=self.n_steps,
+                    dt=self.dt,
+                    seed=self.seed,
+                    return_info=True,
+                )
+        if self.bar is not None:
+            self.bar.total += 1
+            self.bar.refresh()
+        with _quiet_tensorflow():
+            raw = np.concatenate(
+                [
+                    _raw_outputs(calibrated, xs, self.n_steps, self.seed, self.dt)
+                    for xs in (self.screen_xs, self.rest)
+                    if len(xs[0])
+                ]
+            )
+        key = ("calibrated",)
+        self.configs[key] = best.config
+        self._record(key, raw, self.n_total)
+        mine = [e for e in self.entries if e[0] == key]
+        top = max(enumerate(mine), key=lambda ie: (ie[1][4], -ie[0]))[1]
+        if top[4] <= best.score:
+            return net, None, best
+        shifts = {
+            name: {"gain": v["gain"], "shift": v["shift"]} for name, v in info.items()
+        }
+        return calibrated, shifts, _Best(best.config, top[2], top[3], top[4])
+
     def best(self):
         """The best candidate scored on the most samples (ties: the earliest)."""
         n = max(e[5] for e in self.entries)
@@ -589,8 +662,9 @@ class _Search:
                 "readout": readout,
                 "score": score,
                 "n_samples": n,
+                "calibrated": key == ("calibrated",),
             }
-            for _, c, probe, readout, score, n in self.entries
+            for key, c, probe, readout, score, n in self.entries
         ]
 
 
