@@ -51,7 +51,9 @@ def main(argv=None):
     for name in args.names:
         model = rateconv.load_pretrained(name)
         start = time.perf_counter()
-        result = rateconv.tune(model, x_cal, n_steps=args.n_steps)
+        # calibrate=False: a manifest stores options, which cannot hold the
+        # per-layer gains and shifts of a calibrated network
+        result = rateconv.tune(model, x_cal, n_steps=args.n_steps, calibrate=False)
         seconds = time.perf_counter() - start
         options = result.convert_options
         options["probe_synapse"] = _seconds(options["probe_synapse"])

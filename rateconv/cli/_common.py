@@ -278,6 +278,7 @@ def tuning_text(tuning):
         f"percentile ({scales or 'no layer scaled'}), initial state "
         f"{t['initial_state']}, reset {t['reset'] or 'per neuron'}, synapse "
         f"{t['synapse']}, probe {t['probe_synapse']}, readout {t['readout']}"
+        + (", calibrated layer by layer" if t.get("calibration") else "")
     )
 
 
