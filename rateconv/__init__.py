@@ -16,6 +16,7 @@ from rateconv.converter import (
 )
 from rateconv.energy import EnergyReport, energy, register_device
 from rateconv.layers import PopulationPooling, SoftLIF
+from rateconv.loading import load_model
 from rateconv.metrics import Evaluation
 from rateconv.network import SpikingNetwork, Stage
 from rateconv.neurons import (
