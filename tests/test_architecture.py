@@ -25,6 +25,7 @@ RANKS = [
         "rateconv.regularizers",
         "rateconv.spiking_aware",
     ],
+    ["rateconv.loading"],
     ["rateconv.simulator"],
     ["rateconv.converter._verify"],
     ["rateconv.calibration", "rateconv.tuning"],

@@ -4,6 +4,7 @@ See `rateconv.loading._load` for the kinds of file recognised and
 `rateconv.loading._tf_ops` for the TensorFlow ops of Keras 2 graphs rebuilt.
 """
 
+from rateconv.loading._legacy import model_from_legacy_config
 from rateconv.loading._load import (
     LoadedModel,
     ModelFileError,
@@ -20,6 +21,7 @@ __all__ = [
     "ModelFileError",
     "explain_load_error",
     "load_model",
+    "model_from_legacy_config",
     "read_keras_metadata",
     "read_model",
     "resave_command",

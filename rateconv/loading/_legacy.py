@@ -13,6 +13,7 @@ not read: conversion does not use it (and Keras 3 cannot read Keras 2's).
 
 from __future__ import annotations
 
+import copy
 import json
 
 import keras
@@ -36,6 +37,23 @@ def decode_config(value):
         return obj
 
     return json.loads(value, object_hook=tuples)
+
+
+def _axis_as_list(model_config):
+    """Every layer's integer ``axis`` as ``[axis]``, in place.
+
+    Keras 3's reader of Keras 2 layer configs keeps an ``axis`` given as a
+    one-element list; before Keras 3.4 it drops an integer one (a
+    ``Concatenate(axis=1)`` came back with ``axis=-1``).
+    """
+    for layer in model_config.get("config", {}).get("layers", []):
+        config = layer.get("config")
+        if not isinstance(config, dict):
+            continue
+        if isinstance(config.get("axis"), int) and not isinstance(config["axis"], bool):
+            config["axis"] = [config["axis"]]
+        if "layers" in config:
+            _axis_as_list(layer)
 
 
 def model_from_legacy_config(model_config, source):
@@ -75,7 +93,9 @@ def model_from_legacy_config(model_config, source):
             "layer graph is Python code, not part of the file; rebuild it as a "
             "Sequential or functional model, copy the weights and save it again."
         )
-    config = rewrite_tf_ops(model_config, source)["config"]
+    model_config = copy.deepcopy(rewrite_tf_ops(model_config, source))
+    _axis_as_list(model_config)
+    config = model_config["config"]
     try:
         return cls.from_config(config)
     except LegacyModelError:
@@ -162,7 +182,15 @@ def h5_weights(group):
         layer_name = _short(layer_name)
         layer_group = group[layer_name]
         names = [_short(n) for n in layer_group.attrs.get("weight_names", [])]
-        out[layer_name] = [(n, np.asarray(layer_group[n + ":0"] if n + ":0" in layer_group else layer_group[n])) for n in names]
+        out[layer_name] = [
+            (
+                n,
+                np.asarray(
+                    layer_group[n + ":0"] if n + ":0" in layer_group else layer_group[n]
+                ),
+            )
+            for n in names
+        ]
     return out
 
 

@@ -32,7 +32,6 @@ import rateconv.regularizers  # noqa: F401
 import rateconv.spiking_aware  # noqa: F401
 from rateconv.loading._legacy import read_h5
 from rateconv.loading._saved_model import read_saved_model
-from rateconv.loading._tf_ops import LegacyModelError
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -125,7 +124,9 @@ def _kind(path):
     if not path.exists():
         raise FileNotFoundError(f"model file not found: {path}")
     if path.is_dir():
-        if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
+        if (path / "saved_model.pb").is_file() or (
+            path / "saved_model.pbtxt"
+        ).is_file():
             return "savedmodel"
         raise ModelFileError(
             f"{path} is a directory without saved_model.pb, not a model: pass a "
@@ -236,5 +237,3 @@ def load_model(path):
     >>> net = rateconv.convert(model)  # doctest: +SKIP
     """
     return read_model(path).model
-
-

@@ -36,7 +36,7 @@ VARIABLE_KEY = re.compile(
 def resave_command(directory):
     """The shell command that re-saves a SavedModel as HDF5 in TF 2.x."""
     return (
-        "python -c \"import tensorflow as tf; tf.keras.models.load_model("
+        'python -c "import tensorflow as tf; tf.keras.models.load_model('
         f"'{directory}', compile=False).save('model.h5')\""
     )
 
@@ -115,8 +115,12 @@ def _checkpoint_weights(prefix, nodes, source):
         # a nested model's variables: the inner path names the inner layer
         inner = owner.split("/")[1:]
         name = "/".join(
-            [nodes.get("root." + ".".join([top, *inner[: i + 1]]), {}).get("name", "")
-             for i in range(len(inner))]
+            [
+                nodes.get("root." + ".".join([top, *inner[: i + 1]]), {}).get(
+                    "name", ""
+                )
+                for i in range(len(inner))
+            ]
             + [attribute]
         ).lstrip("/")
         weights.setdefault(node["name"], []).append((name, reader.get_tensor(key)))

@@ -109,7 +109,7 @@ class _Op:
             "the weights and save again."
         )
 
-    def _is_ref(self, value):
+    def is_ref(self, value):
         return (
             isinstance(value, list)
             and len(value) == 3
@@ -141,8 +141,7 @@ class _Op:
     def check_no_other_arguments(self):
         if self.kwargs:
             self.refuse(
-                f"has arguments {sorted(self.kwargs)} that rateconv does not "
-                "rebuild"
+                f"has arguments {sorted(self.kwargs)} that rateconv does not rebuild"
             )
 
     def scalar(self, value):
@@ -178,7 +177,9 @@ def _arithmetic(op):
     f = op.function
     if f in NEGATE:
         op.check_no_other_arguments()
-        return _layer(op, "Rescaling", {"scale": -1.0, "offset": 0.0}, [_tensor_input(op)])
+        return _layer(
+            op, "Rescaling", {"scale": -1.0, "offset": 0.0}, [_tensor_input(op)]
+        )
     if f == "math.add_n":
         op.check_no_other_arguments()
         if op.first[0] != "tensors":
@@ -187,7 +188,7 @@ def _arithmetic(op):
     y = op.argument("y", required=True)
     op.check_no_other_arguments()
     kind, x = op.first
-    if kind == "tensor" and op._is_ref(y):
+    if kind == "tensor" and op.is_ref(y):
         if f in DIVIDE:
             op.refuse("divides a tensor by a tensor (not affine)")
         name = "Add" if f in ADD else "Subtract" if f in SUBTRACT else "Multiply"
@@ -205,7 +206,7 @@ def _arithmetic(op):
                 "mul": (c, 0.0),
             }[_kind(f)]
         inputs = [x]
-    elif kind == "constant" and op._is_ref(y):  # c op y
+    elif kind == "constant" and op.is_ref(y):  # c op y
         c = op.scalar(x)
         if f in DIVIDE:
             op.refuse("divides a constant by a tensor (not affine)")
@@ -360,7 +361,10 @@ def rewrite_tf_ops(model_config, source):
     config = model_config.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         return model_config
-    names = {layer.get("name") or layer.get("config", {}).get("name") for layer in config["layers"]}
+    names = {
+        layer.get("name") or layer.get("config", {}).get("name")
+        for layer in config["layers"]
+    }
     layers = []
     for layer in config["layers"]:
         if layer.get("class_name") in TF_OP_CLASSES:

@@ -10,8 +10,9 @@ this script only to make them again, in its own virtual environment:
     /work/venvs/tf212/bin/python tests/data/keras2/make_fixtures.py
 
 (TensorFlow 2.12.1 with Keras 2.12.0 made the committed files.)  Each model
-gets a ``<name>.npz`` beside its files: ``x`` (an input batch) and ``y`` (Keras
-2's ``predict`` of it), plus ``labels`` for ``rateconv evaluate --data``.
+gets a ``<name>.npz`` beside its files: ``x`` (an input batch), ``y`` (random
+labels, so that ``rateconv evaluate FILE --data <name>.npz`` runs) and
+``predict`` (Keras 2's ``predict`` of ``x``).
 
 Files
 -----
@@ -115,7 +116,7 @@ def save_npz(name, model, x):
     y = model.predict(x, verbose=0)
     labels = np.random.default_rng(2).integers(0, 10, len(x))
     np.savez_compressed(
-        HERE / f"{name}.npz", x=x.astype(np.float32), y=y, labels=labels
+        HERE / f"{name}.npz", x=x.astype(np.float32), y=labels, predict=y
     )
 
 
