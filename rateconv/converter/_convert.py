@@ -1,4 +1,4 @@
-"""`convert`: read the Keras graph, dispatch to the converters, run the passes."""
+"""`build_network`: read the Keras graph, dispatch to the converters, run the passes."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ from rateconv._checks import check_choice, check_positive
 from rateconv.converter import _passes
 from rateconv.converter._keras_graph import SequentialInput, describe, read_graph
 from rateconv.converter._keras_ops import operation_fields
-from rateconv.converter._registry import (
+from rateconv.network import INITIAL_STATES, SpikingNetwork, Stage
+from rateconv.registry import (
     CONVERTER_FIELDS,
     ConversionContext,
     converter_for,
     supported_layers,
 )
-from rateconv.network import INITIAL_STATES, SpikingNetwork, Stage
 from rateconv.synapses import as_synapse
 
 RESETS = (None, "zero", "subtract")
-"""Choices for `convert`'s ``reset``."""
+"""Choices for `build_network`'s ``reset``."""
 
 
-def convert(
+def build_network(
     model,
     *,
     swap_activations=None,
@@ -34,7 +34,10 @@ def convert(
     reset=None,
     initial_state=None,
 ):
-    """Convert a Keras 3 model into a `SpikingNetwork`.
+    """Build the `SpikingNetwork` of a Keras 3 model, one stage per layer.
+
+    The data-free core of `rateconv.convert` (which adds the step-budget
+    search on calibration data); `rateconv.Simulator` uses it for models.
 
     Each layer becomes one `Stage` (the layer with its activation removed, so
     rate mode computes exactly what Keras computes, plus the neuron that

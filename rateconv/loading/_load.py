@@ -27,9 +27,6 @@ import keras
 # importing rateconv's Keras classes registers them, so that archives using
 # them (SoftLIF, QuantizedReLU, ...) load
 import rateconv.layers  # noqa: F401
-import rateconv.quantized  # noqa: F401
-import rateconv.regularizers  # noqa: F401
-import rateconv.spiking_aware  # noqa: F401
 from rateconv.loading._legacy import read_h5
 from rateconv.loading._saved_model import read_saved_model
 

@@ -41,6 +41,7 @@ from rateconv.neurons._lif import (
 from rateconv.neurons._qcfs import (
     QuantizedReLURate,
     SpikingQuantizedReLU,
+    check_levels,
     qcfs,
     qcfs_step,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "lif_gain_bias",
     "lif_rate",
     "lif_step",
+    "check_levels",
     "qcfs",
     "qcfs_step",
     "relu_rate",
