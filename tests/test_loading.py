@@ -326,7 +326,11 @@ def test_supported_tf_ops_lists_the_rebuilt_functions():
 
 # --- the command line ---
 
+# 3 steps of an untuned network: silent layers are expected, not checked here
+quiet = pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")
 
+
+@quiet
 @pytest.mark.parametrize("path, name", ROWS)
 def test_cli_evaluates_keras2_files(path, name, capsys):
     status = main(
@@ -348,6 +352,7 @@ def test_cli_evaluates_keras2_files(path, name, capsys):
     assert "compile state" in report["loaded"]
 
 
+@quiet
 def test_cli_report_says_the_compile_state_was_dropped(capsys):
     status = main(
         [
