@@ -36,6 +36,9 @@ ROWS = [
     ("seq_savedmodel", "seq"),
     ("tfops.h5", "tfops"),
     ("tfops_savedmodel", "tfops"),
+    # a nested Sequential with batch norm, Dropout, Concatenate(axis=1)
+    ("nested.h5", "nested"),
+    ("nested_savedmodel", "nested"),
 ]
 
 

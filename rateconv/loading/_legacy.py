@@ -56,6 +56,47 @@ def _axis_as_list(model_config):
             _axis_as_list(layer)
 
 
+def _has_own_node(layer):
+    """Whether Keras 2 gave this nested model a node of its own at creation.
+
+    A nested functional model (or Sequential built from an ``Input``) had an
+    inbound node from its construction in Keras 2, so the calls of it in the
+    outer graph are its nodes 1, 2, ...; Keras 3 rebuilds it without that
+    node (Keras 2's ``_should_skip_first_node``).
+    """
+    config = layer.get("config")
+    if layer.get("class_name") not in ("Sequential", *FUNCTIONAL):
+        return False
+    inner = config.get("layers") if isinstance(config, dict) else None
+    return bool(inner) and inner[0].get("class_name") == "InputLayer"
+
+
+def _renumber_nested_nodes(model_config):
+    """References to nested models' calls renumbered from 0, in place."""
+    config = model_config.get("config", {})
+    layers = config.get("layers", [])
+    shifted = {layer.get("name") for layer in layers if _has_own_node(layer)}
+    for layer in layers:
+        if layer.get("class_name") in ("Sequential", *FUNCTIONAL):
+            _renumber_nested_nodes(layer)
+    if not shifted:
+        return
+
+    def shift(ref):
+        if isinstance(ref, list) and len(ref) >= 3 and ref[0] in shifted:
+            if isinstance(ref[1], int) and ref[1] >= 1:
+                ref[1] -= 1
+
+    for layer in layers:
+        for node in layer.get("inbound_nodes") or []:
+            for ref in node if isinstance(node, list) else []:
+                shift(ref)
+    for key in ("output_layers", "input_layers"):
+        refs = config.get(key) or []
+        for ref in refs if refs and isinstance(refs[0], list) else [refs]:
+            shift(ref)
+
+
 def model_from_legacy_config(model_config, source):
     """A Keras 3 model (weights not set) from a Keras 2 model config.
 
@@ -95,6 +136,8 @@ def model_from_legacy_config(model_config, source):
         )
     model_config = copy.deepcopy(rewrite_tf_ops(model_config, source))
     _axis_as_list(model_config)
+    if class_name in FUNCTIONAL:
+        _renumber_nested_nodes(model_config)
     config = model_config["config"]
     try:
         return cls.from_config(config)

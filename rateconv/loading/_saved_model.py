@@ -28,9 +28,8 @@ from rateconv.loading._legacy import (
 )
 from rateconv.loading._tf_ops import LegacyModelError
 
-VARIABLE_KEY = re.compile(
-    r"^((?:layer_with_weights-\d+/)+)([^.][^/]*(?:/[^.][^/]*)*)/\.ATTRIBUTES/VARIABLE_VALUE$"
-)
+VARIABLE_KEY = re.compile(r"^layer_with_weights-\d+/.*/\.ATTRIBUTES/VARIABLE_VALUE$")
+LAYER_EDGE = re.compile(r"^layer(?:_with_weights)?-\d+$")
 
 
 def resave_command(directory):
@@ -93,37 +92,70 @@ def read_keras_metadata(path):
     return nodes
 
 
+def read_object_graph(data):
+    """The checkpoint's object graph: ``[(children, variables)]`` per node.
+
+    ``children`` maps a child's local name to its node id; ``variables`` maps
+    an attribute name (``"VARIABLE_VALUE"``) to its checkpoint key.  Decoded
+    from the wire format of TensorFlow's ``TrackableObjectGraph`` (``nodes =
+    1``; a node's ``children = 1`` of ``{node_id = 1, local_name = 2}`` and
+    ``attributes = 2`` of ``{name = 1, checkpoint_key = 3}``).
+    """
+    graph = []
+    for number, node in _fields(bytes(data)):
+        if number != 1:
+            continue
+        children, variables = {}, {}
+        for field, value in _fields(node):
+            entry = dict(_fields(value)) if field in (1, 2) else {}
+            if field == 1:
+                children[bytes(entry.get(2, b"")).decode("utf-8")] = entry.get(1, 0)
+            elif field == 2:
+                name = bytes(entry.get(1, b"")).decode("utf-8")
+                variables[name] = bytes(entry.get(3, b"")).decode("utf-8")
+        graph.append((children, variables))
+    return graph
+
+
 def _checkpoint_weights(prefix, nodes, source):
-    """``{layer name: [(attribute, array)]}`` from the checkpoint at `prefix`."""
+    """``{layer name: [(weight name, array)]}`` from the checkpoint at `prefix`.
+
+    Walks the checkpoint's object graph from the root along the layer edges
+    (``layer_with_weights-K``, ``layer-K``, as in ``keras_metadata.pb``'s
+    node paths); each layer's variables are its children holding a value.
+    A nested model's weights are named ``"<inner layer>/<variable>"``.
+    """
     import tensorflow as tf
 
     reader = tf.train.load_checkpoint(str(prefix))
+    graph = read_object_graph(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
     weights = {}
-    for key in sorted(reader.get_variable_to_shape_map()):
-        match = VARIABLE_KEY.match(key)
-        if match is None or ".OPTIMIZER_SLOT" in key:
-            continue
-        owner, attribute = match.group(1).rstrip("/"), match.group(2)
-        top = owner.split("/")[0]
-        node = nodes.get("root." + top)
-        if not node or "name" not in node:
-            raise LegacyModelError(
-                f"{source}: keras_metadata.pb does not name the layer holding "
-                f"checkpoint variable {key}; re-save the model as HDF5 in TF 2.x: "
-                f"{resave_command(source)}"
-            )
-        # a nested model's variables: the inner path names the inner layer
-        inner = owner.split("/")[1:]
-        name = "/".join(
-            [
-                nodes.get("root." + ".".join([top, *inner[: i + 1]]), {}).get(
-                    "name", ""
-                )
-                for i in range(len(inner))
-            ]
-            + [attribute]
-        ).lstrip("/")
-        weights.setdefault(node["name"], []).append((name, reader.get_tensor(key)))
+
+    def walk(node_id, path, owner, inner):
+        children, _ = graph[node_id]
+        for local, child in children.items():
+            if LAYER_EDGE.match(local):
+                child_path = f"{path}.{local}"
+                name = nodes.get(child_path, {}).get("name")
+                if name is None:
+                    continue  # not a layer Keras recorded
+                if owner is None:
+                    walk(child, child_path, name, [])
+                else:
+                    walk(child, child_path, owner, [*inner, name])
+            elif owner is not None and "VARIABLE_VALUE" in graph[child][1]:
+                key = graph[child][1]["VARIABLE_VALUE"]
+                weight = "/".join([*inner, local])
+                weights.setdefault(owner, []).append((weight, reader.get_tensor(key)))
+
+    walk(0, "root", None, [])
+    if not weights and any(
+        VARIABLE_KEY.match(k) for k in reader.get_variable_to_shape_map()
+    ):
+        raise LegacyModelError(
+            f"{source}: no layer variables found along keras_metadata.pb's layer "
+            f"paths; re-save the model as HDF5 in TF 2.x: {resave_command(source)}"
+        )
     return weights
 
 

@@ -26,6 +26,11 @@ tfops.h5, tfops_savedmodel/
     relu, relu6, leaky_relu, add / subtract / multiply by constants and of two
     tensors (also as ``+``, ``-``, ``*``), reshape, concat, avg_pool2d,
     max_pool2d, identity, and ``activation=tf.nn.relu`` in Conv2D and Dense.
+nested.h5, nested_savedmodel/
+    A functional network calling a nested Sequential (Dense, batch norm),
+    with Dropout and a Concatenate on axis 1 (Keras 2 numbers a nested
+    model's calls from 1, and Keras before 3.4 drops an integer axis of a
+    Keras 2 config: both are handled by the loader).
 sigmoid.h5
     A functional network with ``tf.nn.sigmoid`` (loads; the converter
     refuses the sigmoid).
@@ -105,6 +110,18 @@ def tfops():
     return keras.Model(inp, out, name="tfops")
 
 
+def nested():
+    inner = keras.Sequential(
+        [keras.Input((6,)), layers.Dense(5), layers.BatchNormalization()],
+        name="inner",
+    )
+    inp = keras.Input((6,))
+    a = layers.Dropout(0.2)(inner(inp))
+    b = layers.Dense(3, activation="relu")(inp)
+    h = layers.Concatenate(axis=1)([a, b])
+    return keras.Model(inp, layers.Dense(10)(h), name="nested")
+
+
 def small(op, name):
     inp = keras.Input((6,))
     h = layers.Dense(8)(inp)
@@ -150,6 +167,11 @@ def main():
     save_npz("tfops", model, x[:8])
 
     x = rng.uniform(-1, 1, (64, 6)).astype(np.float32)
+    model = train(nested(), x)
+    model.save(fresh("nested.h5"))
+    model.save(fresh("nested_savedmodel"), save_format="tf")
+    save_npz("nested", model, x[:8])
+
     for name, op in [
         ("sigmoid", tf.nn.sigmoid),
         ("product", lambda h: tf.math.multiply(h, tf.nn.relu(h))),
