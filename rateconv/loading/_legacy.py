@@ -116,6 +116,16 @@ def model_from_legacy_config(model_config, source):
     LegacyModelError
         A subclassed model (no layer graph in the file), or a TensorFlow op
         or layer that Keras 3 cannot rebuild.
+
+    Example
+    -------
+    >>> config = {"class_name": "Sequential", "config": {"name": "m", "layers": [
+    ...     {"class_name": "InputLayer",
+    ...      "config": {"batch_input_shape": [None, 3], "dtype": "float32",
+    ...                 "name": "x"}},
+    ...     {"class_name": "Dense", "config": {"name": "d", "units": 2}}]}}
+    >>> tuple(model_from_legacy_config(config, "m.h5").get_layer("d").kernel.shape)
+    (3, 2)
     """
     if not isinstance(model_config, dict) or "class_name" not in model_config:
         raise LegacyModelError(

@@ -90,6 +90,12 @@ class LoadedModel:
     compile_state_dropped : bool
         The file held a compile state (loss, optimizer, metrics) that was not
         read: conversion does not use it.
+
+    Example
+    -------
+    >>> loaded = LoadedModel(None, "m.h5", "hdf5", "2.12.0", True)
+    >>> loaded.describe()[:45]
+    'm.h5: Keras HDF5 file written by Keras 2.12.0'
     """
 
     model: object

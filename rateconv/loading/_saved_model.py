@@ -33,7 +33,13 @@ LAYER_EDGE = re.compile(r"^layer(?:_with_weights)?-\d+$")
 
 
 def resave_command(directory):
-    """The shell command that re-saves a SavedModel as HDF5 in TF 2.x."""
+    """The shell command that re-saves a SavedModel as HDF5 in TF 2.x.
+
+    Example
+    -------
+    >>> print(resave_command("exported"))  # doctest: +ELLIPSIS
+    python -c "import tensorflow as tf; tf.keras.models.load_model('exported', ...
+    """
     return (
         'python -c "import tensorflow as tf; tf.keras.models.load_model('
         f"'{directory}', compile=False).save('model.h5')\""

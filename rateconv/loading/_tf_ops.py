@@ -74,7 +74,13 @@ class LegacyModelError(ValueError):
 
 
 def supported_tf_ops():
-    """The TensorFlow function names (as Keras 2 records them) rebuilt."""
+    """The TensorFlow function names (as Keras 2 records them) rebuilt.
+
+    Example
+    -------
+    >>> "nn.relu6" in supported_tf_ops()
+    True
+    """
     return sorted(
         {*ACTIVATIONS, *ADD, *SUBTRACT, *MULTIPLY, *DIVIDE, *NEGATE, *POOLS}
         | {"nn.relu6", "nn.leaky_relu", "nn.softmax", "math.softmax"}
