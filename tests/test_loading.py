@@ -379,3 +379,57 @@ def test_cli_unsupported_op_is_one_line(capsys):
     _, err = capsys.readouterr()
     assert status == 2
     assert len(err.strip().splitlines()) == 1 and "tf.math.cumsum" in err
+
+
+# --- Keras 3 archives written by a newer Keras ---
+
+
+def _rewrite_archive(source, target, edit):
+    """Copy the archive `source` to `target` with ``edit(config)`` applied."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as out:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                edit(config)
+                data = json.dumps(config).encode()
+            out.writestr(item, data)
+
+
+def _functional_model():
+    inp = keras.Input((5,), name="x")
+    out = keras.layers.Dense(3, name="d")(keras.layers.Dense(4, name="h")(inp))
+    return keras.Model(inp, out)
+
+
+def test_archive_from_a_newer_keras_loads(tmp_path):
+    model = _functional_model()
+    model.save(tmp_path / "m.keras")
+
+    def newer(config):
+        layers = config["config"]["layers"]
+        dense = next(layer for layer in layers if layer["config"]["name"] == "h")
+        dense["config"]["kernel_initializer"]["config"]["new_axes"] = [0, 1]
+        dense["config"]["new_feature"] = None
+        layers[0]["config"]["new_switch"] = False
+
+    _rewrite_archive(tmp_path / "m.keras", tmp_path / "newer.keras", newer)
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype("float32")
+    loaded = rateconv.load_model(tmp_path / "newer.keras")
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
+    )
+
+
+def test_archive_with_an_unknown_setting_in_use_is_refused(tmp_path):
+    _functional_model().save(tmp_path / "m.keras")
+
+    def newer(config):
+        dense = config["config"]["layers"][1]["config"]
+        dense["new_feature"] = "on"  # a setting in use: never silently dropped
+
+    _rewrite_archive(tmp_path / "m.keras", tmp_path / "newer.keras", newer)
+    with pytest.raises(ValueError, match="newer.keras"):
+        rateconv.load_model(tmp_path / "newer.keras")

@@ -17,7 +17,6 @@ a directory with ``saved_model.pb``    tf.keras 2.x SavedModel: config
 from __future__ import annotations
 
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import keras
 # importing rateconv's Keras classes registers them, so that archives using
 # them (SoftLIF, QuantizedReLU, ...) load
 import rateconv.layers  # noqa: F401
+from rateconv.loading._archive import read_archive
 from rateconv.loading._legacy import read_h5
 from rateconv.loading._saved_model import read_saved_model
 
@@ -152,13 +152,7 @@ def _kind(path):
 
 def _read_archive(path):
     try:
-        if path.suffix == ".keras":
-            return keras.models.load_model(path)
-        # Keras reads an archive only under a .keras name
-        with tempfile.TemporaryDirectory() as tmp:
-            link = Path(tmp) / "model.keras"
-            link.symlink_to(path.resolve())
-            return keras.models.load_model(link)
+        return read_archive(path)
     except Exception as e:  # keras raises many types for a bad archive
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         why = explain_load_error(e) or (lines[0] if lines else type(e).__name__)
