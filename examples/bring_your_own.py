@@ -24,7 +24,6 @@ import json
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 
 import rateconv
@@ -98,7 +97,7 @@ def main(argv=None):
         budget = int(args.max_spikes_per_step)
     rows = []
     for name in args.models:
-        model = keras.models.load_model(Path(args.model_dir) / f"{name}.keras")
+        model = rateconv.load_model(Path(args.model_dir) / f"{name}.keras")
         row = evaluate_model(
             model, name, data, args.n_steps, args.n_calibration, args.n_test, budget
         )
