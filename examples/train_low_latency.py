@@ -36,8 +36,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+import rateconv  # noqa: E402
 from rateconv import datasets  # noqa: E402
 from rateconv.layers import QuantizedReLU  # noqa: E402
+from rateconv.step_training import step_model  # noqa: E402
 
 L = keras.layers
 
@@ -109,17 +111,20 @@ def train_ann(args, out, state, data):
     if done >= args.ann_epochs and (out / "ann.keras").exists():
         return keras.models.load_model(out / "ann.keras")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    steps = args.ann_epochs * int(np.ceil(len(x_train) / args.batch_size))
+    warmup = min(300, steps // 10)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, steps - warmup, warmup_target=args.learning_rate, warmup_steps=warmup
+    )
     if done and ckpt.exists():
         model = keras.models.load_model(ckpt)
+        # the cosine runs over --ann-epochs of this invocation (a resumed run
+        # may be given fewer or more epochs than the first)
+        model.optimizer.learning_rate = schedule
         print(f"resuming phase ann after epoch {done}", flush=True)
     else:
         keras.utils.set_random_seed(args.seed)
         model = build(levels=args.levels)
-        steps = args.ann_epochs * int(np.ceil(len(x_train) / args.batch_size))
-        warmup = min(300, steps // 10)
-        schedule = keras.optimizers.schedules.CosineDecay(
-            0.0, steps - warmup, warmup_target=args.learning_rate, warmup_steps=warmup
-        )
         model.compile(
             optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
             loss=_loss(),
@@ -164,23 +169,107 @@ def _as_float32(model):
     return copy
 
 
+def train_steps(args, out, state, data, ann):
+    """Phase 2: fine-tune through time at ``--n-steps`` (resumable)."""
+    (x_train, y_train), (x_test, y_test) = data
+    final = out / "fashion_mnist_lowlatency.keras"
+    ckpt = out / "steps_last.keras"
+    done = state.get("steps_epochs", 0)
+    if done >= args.steps_epochs and final.exists():
+        return keras.models.load_model(final)
+    per_epoch = min(args.steps_train, len(x_train))
+    total = args.steps_epochs * int(np.ceil(per_epoch / args.steps_batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(args.steps_learning_rate, total)
+    if done and ckpt.exists():
+        model = keras.models.load_model(ckpt)
+        model.optimizer.learning_rate = schedule
+        print(f"resuming phase steps after epoch {done}", flush=True)
+    else:
+        # the QCFS thresholds trained in phase 1 are the initial IF thresholds
+        model = step_model(ann, args.n_steps)
+        model.compile(
+            optimizer=keras.optimizers.Adam(schedule), loss=_loss(), metrics=["accuracy"]
+        )
+    y_hot = keras.utils.to_categorical(y_train, 10)
+    for epoch in range(done, args.steps_epochs):
+        rng = np.random.default_rng(args.seed * 1000 + 500 + epoch)
+        idx = rng.permutation(len(x_train))[:per_epoch]
+        start = time.perf_counter()
+        hist = model.fit(
+            augment(x_train[idx], rng), y_hot[idx], batch_size=args.steps_batch_size,
+            epochs=1, verbose=0,
+        )
+        acc = float(np.mean(model.predict(x_test[:2000], batch_size=200, verbose=0).argmax(1) == y_test[:2000]))
+        model.save(ckpt)
+        record = {
+            "epoch": epoch + 1,
+            "loss": float(hist.history["loss"][-1]),
+            "train_accuracy": float(hist.history["accuracy"][-1]),
+            "spiking_accuracy_2000": acc,
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+        state.set("steps_history", state.get("steps_history", []) + [record])
+        state.set("steps_epochs", epoch + 1)
+        print(json.dumps(record), flush=True)
+    model.save(final)
+    return model
+
+
+def evaluate(model, ann, data, n_test, steps=(1, 2, 4, 8, 16, 32)):
+    """Binary-spike accuracy of the converted network at each of ``steps``."""
+    _, (x_test, y_test) = data
+    x, y = x_test[:n_test], y_test[:n_test]
+    net = rateconv.convert(model, probe_synapse=None, readout="mean")
+    sim = rateconv.Simulator(net, precision="float32", progress=False, minibatch_size=500)
+    start = time.perf_counter()
+    # one run of max(steps): the running mean at step t is a t-step run's
+    # output (deterministic start at half threshold, no input noise)
+    out = np.asarray(sim.predict(x, n_steps=max(steps)))
+    result = {
+        "n_test_images": int(n_test),
+        "spikes": "binary (at most one spike per neuron per step)",
+        "accuracy_by_n_steps": {
+            str(t): float(np.mean(out[:, t - 1].argmax(-1) == y)) for t in steps
+        },
+        "rate_accuracy": float(np.mean(sim.predict(x, mode="rate").argmax(-1) == y)),
+        "keras_ann_accuracy": float(
+            np.mean(ann.predict(x, batch_size=500, verbose=0).argmax(-1) == y)
+        ),
+        "simulate_seconds": round(time.perf_counter() - start, 1),
+    }
+    return result
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output-dir", default="runs/lowlatency")
-    parser.add_argument("--ann-epochs", type=int, default=16)
+    parser.add_argument("--ann-epochs", type=int, default=10)
     parser.add_argument("--levels", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-train", type=int, default=60000, help="smoke tests")
+    parser.add_argument("--n-steps", type=int, default=4)
+    parser.add_argument("--steps-epochs", type=int, default=1)
+    parser.add_argument("--steps-train", type=int, default=30000,
+                        help="training images per phase-2 epoch (a random subset)")
+    parser.add_argument("--steps-batch-size", type=int, default=64)
+    parser.add_argument("--steps-learning-rate", type=float, default=2e-4)
+    parser.add_argument("--evaluate", type=int, default=0, metavar="N",
+                        help="then evaluate on the first N test images (binary spikes)")
     args = parser.parse_args(argv)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = _State(out)
     (x_train, y_train), test = load_data()
     data = (x_train[: args.n_train], y_train[: args.n_train]), test
-    train_ann(args, out, state, data)
+    ann = train_ann(args, out, state, data)
+    model = train_steps(args, out, state, data, ann)
+    if args.evaluate:
+        result = evaluate(model, ann, data, args.evaluate)
+        (out / "evaluation.json").write_text(json.dumps(result, indent=1))
+        print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
