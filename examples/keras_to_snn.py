@@ -47,7 +47,7 @@ import tensorflow as tf
 
 import rateconv
 from rateconv import datasets
-from rateconv.models import prepare_images
+from rateconv.zoo.models import prepare_images
 
 SAMPLE_TEST_IMAGES = 500
 """Images the sample keeps for testing when it is also the training data."""

@@ -27,7 +27,7 @@ import numpy as np
 
 import rateconv
 from rateconv import datasets
-from rateconv.models import prepare_images
+from rateconv.zoo.models import prepare_images
 
 STEPS = (1, 2, 4, 8, 16, 32, 64)
 

@@ -26,8 +26,8 @@ import sys
 
 import rateconv
 from rateconv import datasets
-from rateconv.models import prepare_images
-from rateconv.pretrained import DEFAULT_NAME, read_manifest
+from rateconv.zoo.models import prepare_images
+from rateconv.zoo.pretrained import DEFAULT_NAME, read_manifest
 
 REPORT_STEPS = (1, 2, 3, 5, 10, 15, 20, 30, 50, 100, 200, 300)
 

@@ -2,7 +2,7 @@
 
 The whole rateconv workflow, as in NengoDL's spiking-MNIST example:
 
-1. train `rateconv.models.reference_network` in rate mode, with soft-LIF
+1. train `rateconv.zoo.models.reference_network` in rate mode, with soft-LIF
    neurons (smooth, so gradients flow);
 2. `rateconv.convert` it: each `SoftLIF` layer becomes spiking LIF neurons;
 3. simulate it with `rateconv.Simulator`: rate mode (equals the Keras model),
@@ -35,7 +35,7 @@ import numpy as np
 
 import rateconv
 from rateconv import datasets, plots
-from rateconv.models import prepare_images, reference_network, train_classifier
+from rateconv.zoo.models import prepare_images, reference_network, train_classifier
 
 # steps at which the error table is printed (and always the last one)
 REPORT_STEPS = (1, 2, 3, 5, 10, 15, 20, 30, 50, 100, 200, 300)

@@ -19,9 +19,10 @@ import time
 import numpy as np
 
 import rateconv
-from rateconv import datasets, pretrained
-from rateconv.models import prepare_images
+from rateconv import datasets
 from rateconv.synapses import Lowpass
+from rateconv.zoo import pretrained
+from rateconv.zoo.models import prepare_images
 
 
 def _seconds(synapse):

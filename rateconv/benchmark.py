@@ -29,9 +29,15 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from rateconv.converter import convert
 from rateconv.network import SpikingNetwork
-from rateconv.simulator import ActivityWarning, Simulator, forward_graph
+from rateconv.simulator import (
+    FUSED_KERNELS_INSTALLED,
+    ActivityWarning,
+    Simulator,
+    forward_graph,
+    set_fused_kernels,
+)
+from rateconv.tuning import convert
 
 
 def _timeit(fn, *, min_seconds=1.0, min_repeats=3, max_repeats=50):
@@ -140,10 +146,8 @@ def _compare_variants(network, x, batch_sizes, n_steps, *, probe_synapse, min_se
     """Seconds and dense ratios of the simulator's options, side by side.
 
     For each batch size: bfloat16 spike arithmetic on and off, and the fused
-    CPU neuron kernels (`rateconv.simulator._fused`) on and off.
+    CPU neuron kernels (`rateconv.simulator.set_fused_kernels`) on and off.
     """
-    from rateconv.simulator import _fused
-
     rows = []
     forward = relu_forward(network)
     for batch in batch_sizes:
@@ -151,8 +155,8 @@ def _compare_variants(network, x, batch_sizes, n_steps, *, probe_synapse, min_se
         xt = tf.constant(xb)
         fwd = _timeit(lambda xt=xt: forward(xt)[0].numpy(), min_seconds=min_seconds)
         for precision in ("float32", "bfloat16"):
-            for kernels in (False, True) if _fused.HAVE_NUMBA else (False,):
-                previous = _fused.set_enabled(kernels)
+            for kernels in (False, True) if FUSED_KERNELS_INSTALLED else (False,):
+                previous = set_fused_kernels(kernels)
                 try:  # the kernels are chosen when the graphs are built
                     sim = Simulator(
                         network,
@@ -167,7 +171,7 @@ def _compare_variants(network, x, batch_sizes, n_steps, *, probe_synapse, min_se
                         min_seconds=min_seconds,
                     )
                 finally:
-                    _fused.set_enabled(previous)
+                    set_fused_kernels(previous)
                 rows.append(
                     {
                         "batch": batch,

@@ -5,7 +5,7 @@ It reads a ``nir.NIRGraph`` (the node classes' documented equations: nir 1.0,
 rateconv's code, so the tests can check rateconv's export and simulator
 against an independent reading of the graph.
 
-The discretisation (step ``dt``), the one `rateconv.nir_export` documents:
+The discretisation (step ``dt``), the one `rateconv.nir` documents:
 
 - every node is evaluated once per step, in topological order, reading its
   inputs' values of the same step; several edges into a node sum;

@@ -11,39 +11,28 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "rateconv"
 
-# Lowest first: a module may import from its own rank and the ranks before it.
+# The pipeline, lowest first: a module may import from its own rank and the
+# ranks before it, never above (no exception list).
 RANKS = [
     ["rateconv._checks", "rateconv._logging", "rateconv._version"],
     ["rateconv.neurons"],
     ["rateconv.synapses"],
     ["rateconv.network"],
     ["rateconv.metrics"],
+    ["rateconv.registry"],
+    ["rateconv.layers"],
+    ["rateconv.loading"],
     ["rateconv.converter"],
-    [
-        "rateconv.layers",
-        "rateconv.quantized",
-        "rateconv.regularizers",
-        "rateconv.spiking_aware",
-    ],
     ["rateconv.simulator"],
-    ["rateconv.converter._verify"],
-    ["rateconv.calibration", "rateconv.tuning"],
-    [
-        "rateconv.models",
-        "rateconv.datasets",
-        "rateconv.pretrained",
-        "rateconv.plots",
-        "rateconv.benchmark",
-        "rateconv.nir_export",
-        "rateconv.nir_import",
-        "rateconv.energy",
-    ],
+    ["rateconv.tuning"],
+    ["rateconv.nir", "rateconv.energy", "rateconv.plots", "rateconv.benchmark"],
+    ["rateconv.datasets", "rateconv.zoo"],
     ["rateconv.cli"],
     ["rateconv", "rateconv.__main__"],
 ]
 
-# package __init__ modules may re-export an upper module lazily (PEP 562)
-LAZY_REEXPORTS = {("rateconv.converter", "rateconv.converter._verify")}
+# shared private infrastructure every folder may use
+SHARED_PRIVATE = {"rateconv._checks", "rateconv._logging", "rateconv._version"}
 
 MAX_MODULE_LINES = 700
 MAX_CLASS_LINES = 350
@@ -79,29 +68,32 @@ def _resolve(name, modules):
 
 
 def _imports(module, path, modules):
-    """``[(imported module, line, inside a lazy re-export)]``."""
+    """``[(imported module, line, names imported from it)]``."""
     tree = ast.parse(path.read_text())
-    lazy_lines = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
-            lazy_lines.update(range(node.lineno, node.end_lineno + 1))
     found = []
     for node in ast.walk(tree):
         targets = []
         if isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
+            targets = [(a.name, None) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             # `from rateconv import x` may name a submodule
-            targets = [f"{node.module}.{a.name}" for a in node.names]
+            targets = [(f"{node.module}.{a.name}", a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level > 0:
             raise AssertionError(f"{module}:{node.lineno}: use absolute imports")
-        for target in targets:
+        for target, name in targets:
             if not target.startswith("rateconv"):
                 continue
             resolved = _resolve(target, modules)
             if resolved and resolved != module:
-                found.append((resolved, node.lineno, node.lineno in lazy_lines))
+                # the name as imported: a submodule, or an attribute of one
+                imported = target if target == resolved else name
+                found.append((resolved, node.lineno, imported))
     return found
+
+
+def _folder(module):
+    """The top-level folder (or module) of the package ``module`` is in."""
+    return ".".join(module.split(".")[:2])
 
 
 def test_every_module_has_a_rank():
@@ -113,9 +105,7 @@ def test_imports_go_downwards_only():
     modules = _modules()
     upward = []
     for module, path in modules.items():
-        for imported, line, lazy in _imports(module, path, modules):
-            if lazy and (module, imported) in LAZY_REEXPORTS:
-                continue
+        for imported, line, _ in _imports(module, path, modules):
             # a package's __init__ re-exporting its own submodules is fine
             if imported.startswith(module + ".") and path.name == "__init__.py":
                 if _rank(imported) == _rank(module):
@@ -127,10 +117,7 @@ def test_imports_go_downwards_only():
 
 def test_no_import_cycles():
     modules = _modules()
-    graph = {
-        m: {i for i, _, lazy in _imports(m, p, modules) if not lazy}
-        for m, p in modules.items()
-    }
+    graph = {m: {i for i, _, _ in _imports(m, p, modules)} for m, p in modules.items()}
     for module in graph:  # a package imports its own __init__ implicitly
         graph[module] = {i for i in graph[module] if not module.startswith(i + ".")}
     state = {}
@@ -148,6 +135,42 @@ def test_no_import_cycles():
 
     for module in sorted(graph):
         visit(module, [])
+
+
+def test_no_private_name_crosses_a_folder():
+    modules = _modules()
+    crossing = []
+    for module, path in modules.items():
+        for imported, line, name in _imports(module, path, modules):
+            if _folder(imported) == _folder(module) or imported in SHARED_PRIVATE:
+                continue
+            private_module = any(
+                part.startswith("_") and part != "__init__"
+                for part in imported.split(".")[1:]
+            )
+            private_name = name is not None and name.split(".")[-1].startswith("_")
+            if private_module or private_name:
+                crossing.append(f"{module}:{line} imports {name or imported}")
+    assert not crossing, "private names across folders:\n" + "\n".join(crossing)
+
+
+def test_every_folder_says_what_it_owns():
+    """Each package has a docstring and declares its public names."""
+    missing = []
+    for init in sorted(PACKAGE.rglob("__init__.py")):
+        tree = ast.parse(init.read_text())
+        names = {
+            t.id
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for t in node.targets
+            if isinstance(t, ast.Name)
+        }
+        if not ast.get_docstring(tree):
+            missing.append(f"{init.parent.name}: no docstring")
+        if "__all__" not in names:
+            missing.append(f"{init.parent.name}: no __all__")
+    assert not missing, "\n".join(missing)
 
 
 def _code_lines(function):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rateconv
-from rateconv.calibration import rate_activations
+from rateconv.tuning import rate_activations
 from tests.helpers import conv_net, images
 
 L = keras.layers
@@ -318,7 +318,10 @@ def test_calibrate_leaves_lif_layers_and_checks_arguments():
 
 def test_subtract_reset_count_from_the_charge_matches_the_step_loop():
     """The closed form used for reset by subtraction equals the IF loop."""
-    from rateconv.calibration import _mean_spiking_output, _mean_subtract_output
+    from rateconv.tuning._calibration import (
+        _mean_spiking_output,
+        _mean_subtract_output,
+    )
 
     rng = np.random.default_rng(3)
     dt = 0.001

@@ -11,7 +11,7 @@ import pytest
 import rateconv
 from rateconv import datasets
 from rateconv.cli import main
-from rateconv.pretrained import PRETRAINED_DIR_ENV, register_pretrained
+from rateconv.zoo.pretrained import PRETRAINED_DIR_ENV, register_pretrained
 from tests.helpers import PNG_MAGIC, tiny_model
 
 

@@ -229,7 +229,7 @@ def test_unknown_custom_class_is_a_pointer(tmp_path, capsys):
 
 
 def test_explain_load_error_names_rateconv_layers():
-    from rateconv.pretrained import explain_load_error
+    from rateconv.zoo.pretrained import explain_load_error
 
     error = TypeError("... Could not locate class 'SoftLIF'. Make sure ...")
     assert "`import rateconv` before keras.models.load_model" in explain_load_error(

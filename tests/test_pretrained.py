@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import rateconv
-from rateconv import pretrained
-from rateconv.pretrained import (
+from rateconv.zoo import pretrained
+from rateconv.zoo.pretrained import (
     MANIFEST,
     PRETRAINED_DIR_ENV,
     available,

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 import rateconv
-from rateconv.models import reference_network
-from rateconv.quantized import qcfs, qcfs_step
+from rateconv.neurons import qcfs, qcfs_step
+from rateconv.zoo.models import reference_network
 
 
 def qcfs_numpy(x, levels, threshold):
@@ -239,19 +239,19 @@ def test_neuron_of_unbuilt_layer_is_an_error():
         _ = rateconv.QuantizedReLU().neuron
 
 
-def test_old_import_paths_keep_working():
-    from rateconv import layers, neurons, quantized
+def test_old_module_paths_keep_working():
+    import rateconv.models
+    import rateconv.pretrained
+    import rateconv.spiking_aware
 
-    assert quantized.QuantizedReLU is layers.QuantizedReLU is rateconv.QuantizedReLU
-    for name in ("qcfs", "qcfs_step", "QuantizedReLURate", "SpikingQuantizedReLU"):
-        assert getattr(quantized, name) is getattr(neurons, name)
-    assert set(quantized.__all__) == {
-        "QuantizedReLU",
-        "QuantizedReLURate",
-        "SpikingQuantizedReLU",
-        "qcfs",
-        "qcfs_step",
-    }
+    from rateconv import calibration, nir_export, nir_import, regularizers
+
+    assert rateconv.models.reference_network is rateconv.zoo.models.reference_network
+    assert rateconv.pretrained.load_pretrained is rateconv.load_pretrained
+    assert rateconv.spiking_aware.SpikingAware is rateconv.SpikingAware
+    assert calibration.calibrate is rateconv.calibrate
+    assert nir_export.export_nir is nir_import.export_nir is rateconv.export_nir
+    assert regularizers.FiringRateRegularizer is rateconv.FiringRateRegularizer
 
 
 def test_swap_activations_overrides_the_qcfs_converter():

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import rateconv
-from rateconv import datasets, pretrained
-from rateconv.models import prepare_images
+from rateconv import datasets
+from rateconv.zoo import pretrained
+from rateconv.zoo.models import prepare_images
 
 N_IMAGES = 500
 

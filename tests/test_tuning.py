@@ -8,7 +8,7 @@ import pytest
 
 import rateconv
 from rateconv import converter
-from rateconv.calibration import rate_activations
+from rateconv.tuning import rate_activations
 from tests.helpers import conv_net, images
 
 
@@ -29,7 +29,7 @@ def tuned():
 def test_without_calibration_data_it_is_the_plain_conversion():
     model = conv_net()
     a = rateconv.convert(model)
-    b = converter.convert(model)
+    b = converter.build_network(model)
     assert [type(s.spiking_neuron) for s in a.stages] == [
         type(s.spiking_neuron) for s in b.stages
     ]
@@ -194,3 +194,21 @@ def test_mixed_relu_and_soft_lif_network_is_tuned_per_layer():
     rate = rateconv.Simulator(net, progress=False).predict(x, mode="rate")
     np.testing.assert_allclose(rate, model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
     assert result.agreement >= 0.7
+
+
+def test_one_convert_for_the_function_and_the_facade():
+    """rateconv.convert, rateconv.tuning.convert and Converter take the same options."""
+    import inspect
+
+    assert rateconv.convert is rateconv.tuning.convert
+    assert not hasattr(converter, "convert")  # the data-free core is build_network
+    model = trained_like_relu_net()
+    x_cal = images(32, seed=1)
+    options = dict(calibration_data=x_cal, n_steps=6, max_scored=32)
+    by_function = rateconv.convert(model, **options)
+    facade = rateconv.Converter(model, **options)
+    assert facade.net == by_function
+    assert facade.options == options
+    assert facade.verify(images(4, seed=2)) is True
+    doc = inspect.getdoc(rateconv.Converter)
+    assert "calibration_data" in doc and "n_steps" in doc

@@ -20,9 +20,7 @@ import warnings
 import numpy as np
 
 import rateconv
-from rateconv.models import reference_network
-from rateconv.simulator import RunSpec, run_minibatches
-from rateconv.simulator._simulator import check_inputs
+from rateconv.zoo.models import reference_network
 
 
 def main():
@@ -35,7 +33,8 @@ def main():
 
     net = rateconv.convert(reference_network(activation=args.activation))
     x = np.random.default_rng(0).uniform(size=(args.batch, 28, 28, 1))
-    xs = check_inputs(net, x.astype(np.float32))
+    x = x.astype(np.float32)
+    y = np.zeros(args.batch, dtype=np.int64)
     sims = {
         "off": rateconv.Simulator(net, progress=False, warn_activity=False),
         "sampled": rateconv.Simulator(net, progress=False),
@@ -44,12 +43,9 @@ def main():
         name: (lambda s=s: s.predict(x, n_steps=args.n_steps))
         for name, s in sims.items()
     }
-    # every sample counted, as evaluate does, through the same engine
+    # every sample counted: evaluate (which also scores the outputs)
     every = rateconv.Simulator(net, progress=False)
-    spec = RunSpec(n_steps=args.n_steps, probe_synapse=net.probe_synapse)
-    runs["all"] = lambda: run_minibatches(
-        every._engine, xs, spec, minibatch_size=None, progress=False
-    )
+    runs["all"] = lambda: every.evaluate(x, y, n_steps=args.n_steps)
     times = {name: [] for name in runs}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", rateconv.ActivityWarning)

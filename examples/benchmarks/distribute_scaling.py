@@ -38,8 +38,9 @@ def _setup(n_logical):
 def _timed(args, strategy):
     """``(image-steps per second, per-step errors)`` of a warm evaluation."""
     import rateconv
-    from rateconv import datasets, pretrained
-    from rateconv.models import prepare_images
+    from rateconv import datasets
+    from rateconv.zoo import pretrained
+    from rateconv.zoo.models import prepare_images
 
     x, y = datasets.load_fashion_mnist_sample()
     x, y = prepare_images(x[: args.n_images]), y[: args.n_images]

@@ -22,9 +22,9 @@ import sys
 WORKER = """
 import json, resource, sys, time
 import rateconv
-import rateconv.pretrained
+import rateconv.zoo.pretrained
 from rateconv import datasets
-from rateconv.models import prepare_images
+from rateconv.zoo.models import prepare_images
 n_images, n_steps, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 try:
     _, (x, y) = datasets.load_fashion_mnist()
@@ -33,7 +33,7 @@ except FileNotFoundError:
 x, y = prepare_images(x[:n_images]), y[:n_images]
 # converted with the options the network ships with (as `rateconv evaluate`)
 net = rateconv.convert(rateconv.load_pretrained(name),
-                       **rateconv.pretrained.conversion_options(name))
+                       **rateconv.zoo.pretrained.conversion_options(name))
 sim = rateconv.Simulator(net, progress=False)
 start = time.perf_counter()
 res = sim.evaluate(x, y, n_steps=n_steps, probe_synapse=0.1)

@@ -11,7 +11,7 @@ What it does:
    manifest's conversion options) and exports it with ``rateconv.export_nir(
    net, approximate_refractory=True, approximate_voltage=True)`` (NIR has no
    refractory period, voltage floor or initial voltage: see
-   ``rateconv.nir_export``);
+   ``rateconv.nir``);
 2. runs rateconv on the first ``--n-images`` Fashion-MNIST test images: the
    network itself, and the exported graph read back with
    ``rateconv.import_nir`` (what the graph means in rateconv's discretisation);
@@ -131,8 +131,8 @@ def run_rateconv(args, workdir):
 
     import rateconv
     from rateconv import datasets
-    from rateconv.models import prepare_images
-    from rateconv.pretrained import conversion_options
+    from rateconv.zoo.models import prepare_images
+    from rateconv.zoo.pretrained import conversion_options
 
     model = rateconv.load_pretrained(args.model)
     net = rateconv.convert(model, **conversion_options(args.model))

@@ -63,7 +63,7 @@ import tensorflow as tf  # noqa: E402
 
 import rateconv  # noqa: E402
 from rateconv import datasets, metrics  # noqa: E402
-from rateconv.models import prepare_images  # noqa: E402
+from rateconv.zoo.models import prepare_images  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # retracing notes from each new Simulator
 
@@ -585,7 +585,7 @@ def load_model(path):
         raise SystemExit(
             f"No usable pretrained network ({e}). Pass --model PATH.keras."
         ) from e
-    return model, f"rateconv.load_pretrained() ({rateconv.pretrained.DEFAULT_NAME})"
+    return model, f"rateconv.load_pretrained() ({rateconv.zoo.pretrained.DEFAULT_NAME})"
 
 
 def load_images(n):

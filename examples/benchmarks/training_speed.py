@@ -21,7 +21,7 @@ import time
 import keras
 import numpy as np
 
-from rateconv.models import compile_classifier, reference_network
+from rateconv.zoo.models import compile_classifier, reference_network
 
 
 def step_seconds(activation, x, y, n_steps):

@@ -17,17 +17,16 @@ import keras
 import numpy as np
 
 from rateconv._version import __version__
-from rateconv.calibration import calibrate, normalize
 from rateconv.metrics import Evaluation
-from rateconv.pretrained import (
+from rateconv.simulator import Simulator, auto_precision
+from rateconv.synapses import Alpha, Lowpass
+from rateconv.tuning import calibrate, convert, normalize
+from rateconv.zoo.pretrained import (
     available,
     conversion_options,
     explain_load_error,
     load_pretrained,
 )
-from rateconv.simulator import Simulator, auto_precision
-from rateconv.synapses import Alpha, Lowpass
-from rateconv.tuning import convert
 
 # the error-vs-steps table's rows (those up to the run's n_steps)
 CURVE_STEPS = (1, 2, 3, 5, 10, 15, 20, 30, 50, 100, 200, 300)

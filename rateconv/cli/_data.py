@@ -4,7 +4,7 @@ against the model, optionally a subset, and a record of what was done to it.
 A user's ``--data`` is fed exactly as stored (cast to float32, as Keras does):
 no rescaling.  A built-in dataset holds ``uint8`` pixels 0..255 (as
 ``keras.datasets`` returns them); ``--pixels`` says how they reach the model:
-``unit`` divides by 255 (`rateconv.models.prepare_images`, how rateconv's
+``unit`` divides by 255 (`rateconv.zoo.models.prepare_images`, how rateconv's
 own networks are trained), ``raw`` feeds 0..255, ``auto`` (default) is
 ``raw`` for a model whose first layer is ``Rescaling`` and ``unit`` otherwise.
 The report says which.

@@ -17,8 +17,8 @@ from rateconv.cli._options import (
     positive_float,
     positive_int,
 )
-from rateconv.models import prepare_images
 from rateconv.tuning import convert
+from rateconv.zoo.models import prepare_images
 
 
 def add_parser(subparsers):

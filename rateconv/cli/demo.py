@@ -21,7 +21,12 @@ from rateconv.cli._options import (
     add_options,
     given,
 )
-from rateconv.pretrained import DEFAULT_NAME, available, load_pretrained, read_manifest
+from rateconv.zoo.pretrained import (
+    DEFAULT_NAME,
+    available,
+    load_pretrained,
+    read_manifest,
+)
 
 
 def add_parser(subparsers):

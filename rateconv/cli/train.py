@@ -12,13 +12,13 @@ import keras
 from rateconv import datasets
 from rateconv.cli._common import UsageError, load_model
 from rateconv.cli._options import add_option, positive_float, positive_int
-from rateconv.models import (
+from rateconv.layers import remove_spiking_aware, spiking_aware_model
+from rateconv.zoo.models import (
     compile_classifier,
     prepare_images,
     reference_network,
     train_classifier,
 )
-from rateconv.spiking_aware import remove_spiking_aware, spiking_aware_model
 
 
 def add_parser(subparsers):

@@ -1,24 +1,25 @@
-"""Keras 3 model -> `SpikingNetwork`.
+"""Keras 3 model -> `SpikingNetwork`, with no data.
 
-A registry maps each supported Keras layer class to a converter function,
-registered next to it with `register_converter` (whose docstring states the
-contract and shows a custom layer's converter).  `convert` reads the model's
-layer graph, makes one `Stage` per layer with the registered converters, then
-runs passes that each return new stages: fold batch norm, resolve
-identities, apply the neuron options, attach synapses.
+`build_network` reads the model's layer graph, makes one `Stage` per layer
+with the converters registered in `rateconv.registry`, then runs passes that
+each return new stages: fold batch norm, resolve identities, apply the neuron
+options, attach synapses.  `rateconv.convert` (in `rateconv.tuning`) is the
+public entry point: it calls `build_network`, and with calibration data
+searches the options for a step budget.
 
-Modules: ``_registry`` (the registry, `ConversionContext`), ``_keras_graph``
-(reading the Keras graph, `clone_layer`), ``_keras_layers`` (converters of
-Keras' built-in layers), ``_keras_ops`` (affine ``keras.ops`` calls),
-``_passes``, ``_convert`` (`convert`) and
-``_verify`` (`Converter`, which runs the simulator and is imported on first
-use: the simulator imports this package).
+Modules: ``_keras_graph`` (reading the Keras graph, `clone_layer`),
+``_keras_layers`` (converters of Keras' built-in layers), ``_keras_ops``
+(affine ``keras.ops`` calls), ``_passes`` and ``_convert`` (`build_network`).
+
+May import: ``neurons``, ``synapses``, ``network``, ``metrics``,
+``registry`` and the private infrastructure.  The simulator and everything
+above import this package, never the other way.
 """
 
 from rateconv.converter import _keras_layers  # noqa: F401  (registers built-ins)
-from rateconv.converter._convert import convert
+from rateconv.converter._convert import RESETS, build_network
 from rateconv.converter._keras_graph import clone_layer
-from rateconv.converter._registry import (
+from rateconv.registry import (
     ConversionContext,
     converter_for,
     neuron_fields,
@@ -28,27 +29,13 @@ from rateconv.converter._registry import (
 )
 
 __all__ = [
+    "RESETS",
     "ConversionContext",
-    "Converter",
+    "build_network",
     "clone_layer",
-    "convert",
     "converter_for",
     "neuron_fields",
     "register_converter",
     "supported_layers",
     "unregister_converter",
 ]
-
-
-def __getattr__(name):
-    # Converter runs the simulator, which imports this package: re-export it
-    # on first use (the one upward import the layering allows)
-    if name == "Converter":
-        from rateconv.converter._verify import Converter
-
-        return Converter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | {"Converter"})

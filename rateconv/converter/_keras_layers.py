@@ -41,7 +41,7 @@ from rateconv.converter._keras_graph import (
     rebuild_layer,
     without_activation,
 )
-from rateconv.converter._registry import neuron_fields, register_converter
+from rateconv.registry import neuron_fields, register_converter
 
 _BUILTIN_NEURONS = {
     "relu": lambda: neurons.RectifiedLinear(),

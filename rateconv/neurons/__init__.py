@@ -41,6 +41,7 @@ from rateconv.neurons._lif import (
 from rateconv.neurons._qcfs import (
     QuantizedReLURate,
     SpikingQuantizedReLU,
+    check_levels,
     qcfs,
     qcfs_step,
 )
@@ -51,6 +52,7 @@ from rateconv.neurons._relu import (
     SpikingClippedRectifiedLinear,
     SpikingLeakyRectifiedLinear,
     SpikingRectifiedLinear,
+    check_max_spikes,
     clipped_if_step,
     clipped_relu_rate,
     if_step,
@@ -77,6 +79,7 @@ __all__ = [
     "SpikingLeakyRectifiedLinear",
     "SpikingQuantizedReLU",
     "SpikingRectifiedLinear",
+    "check_max_spikes",
     "clipped_if_step",
     "clipped_relu_rate",
     "if_step",
@@ -85,6 +88,7 @@ __all__ = [
     "lif_gain_bias",
     "lif_rate",
     "lif_step",
+    "check_levels",
     "qcfs",
     "qcfs_step",
     "relu_rate",

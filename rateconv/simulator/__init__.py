@@ -16,6 +16,12 @@ minibatch loop (`run_minibatches`) is shared by every engine.  After a
 spiking run the simulator warns (`ActivityWarning`) about silent and
 saturated layers, from the spike counts the engines carry.  An engine is a
 new module with an `Engine` subclass decorated with `register_engine`.
+`set_fused_kernels` turns the fused CPU neuron kernels on or off (benchmarks
+time both).
+
+May import: ``converter`` and everything below it (``neurons``, ``synapses``,
+``network``, ``metrics``, ``registry``); the tuning, NIR, reading and CLI
+layers import the simulator, never the other way.
 """
 
 from rateconv.simulator._activity import ActivityWarning
@@ -25,6 +31,9 @@ from rateconv.simulator._engines import (
     engine_names,
     register_engine,
 )
+from rateconv.simulator._fused import HAVE_NUMBA as FUSED_KERNELS_INSTALLED
+from rateconv.simulator._fused import available as fused_kernels_available
+from rateconv.simulator._fused import set_enabled as set_fused_kernels
 from rateconv.simulator._inputs import Minibatch, Source, as_source
 from rateconv.simulator._precision import auto_precision
 from rateconv.simulator._rate import RateEngine, forward_graph
@@ -51,6 +60,7 @@ __all__ = [
     "COUNT_MODES",
     "ENCODINGS",
     "ENGINES",
+    "FUSED_KERNELS_INSTALLED",
     "LATENCY_THRESHOLD",
     "MAX_CHUNK_STEPS",
     "MODES",
@@ -71,8 +81,10 @@ __all__ = [
     "engine_class",
     "engine_names",
     "forward_graph",
+    "fused_kernels_available",
     "latency_steps",
     "initial_voltage",
     "register_engine",
     "run_minibatches",
+    "set_fused_kernels",
 ]

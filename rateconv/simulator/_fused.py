@@ -96,7 +96,8 @@ def _kind(neuron, synapse):
         return None
     if type(neuron) is LIF:
         return "lif"
-    if type(neuron) is SpikingRectifiedLinear:
+    if type(neuron) is SpikingRectifiedLinear and neuron.max_spikes_per_step is None:
+        # the kernel has no spike cap: capped neurons run the XLA loop
         return "if"
     return None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 
 from rateconv import _checks, metrics
-from rateconv.converter import convert
+from rateconv.converter import build_network
 from rateconv.network import SpikingNetwork
 from rateconv.neurons import DT
 from rateconv.simulator._activity import warn_activity
@@ -200,7 +200,7 @@ class Simulator:
         strategy=None,
     ):
         if isinstance(network, keras.Model):
-            network = convert(network)
+            network = build_network(network)
         if not isinstance(network, SpikingNetwork):
             raise TypeError(
                 "Simulator takes a rateconv.SpikingNetwork (from rateconv.convert) "

@@ -122,18 +122,8 @@ import numpy as np
 from rateconv import neurons
 from rateconv._checks import check_type
 from rateconv.network import SpikingNetwork
+from rateconv.nir._conventions import nir_package
 from rateconv.synapses import Lowpass
-
-
-def _nir():
-    """The ``nir`` package, with a clear message when it is missing."""
-    try:
-        import nir
-    except ImportError as e:  # pragma: no cover - nir is a dependency
-        raise ImportError(
-            "NIR export and import need the `nir` package: pip install nir"
-        ) from e
-    return nir
 
 
 @dataclasses.dataclass
@@ -344,7 +334,7 @@ class _Exporter(_Layers):
     """Builds the NIR graph of one network, stage by stage."""
 
     def __init__(self, net, *, approximate_refractory, approximate_voltage, probe):
-        self.nir = _nir()
+        self.nir = nir_package()
         self.net = net
         self.approximate_refractory = approximate_refractory
         self.approximate_voltage = approximate_voltage
@@ -536,7 +526,7 @@ class _Exporter(_Layers):
             + "\n".join(lines)
             + "\nExport the approximation with "
             + ", ".join(f"{f}=True" for f in flags)
-            + " (see rateconv.nir_export for what each changes)."
+            + " (see rateconv.nir for what each changes)."
         )
 
     # ------------------------------------------------------------- outputs
@@ -571,7 +561,7 @@ def export_nir(
     approximate_voltage=False,
     probe=True,
 ):
-    """A converted network as a NIR graph (see `rateconv.nir_export`).
+    """A converted network as a NIR graph (see `rateconv.nir`).
 
     Parameters
     ----------
@@ -615,7 +605,7 @@ def export_nir(
         probe=bool(probe),
     ).run()
     if path is not None:
-        _nir().write(path, graph)
+        nir_package().write(path, graph)
     return graph
 
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from rateconv import converter
+from rateconv import registry
 from rateconv._checks import check_choice, check_int, check_positive
-from rateconv.converter import ConversionContext
-from rateconv.layers import QuantizedReLU
+from rateconv.layers._quantized import QuantizedReLU
 from rateconv.neurons import DT, INITIAL_STATES, SpikingQuantizedReLU, qcfs_step
+from rateconv.registry import ConversionContext
 
 _WRAPPABLE = "SoftLIF, QuantizedReLU, ReLU or Activation('relu')"
 
@@ -28,7 +28,7 @@ def _inner_conversion(layer, ctx):
     """The stage fields the converter makes of the wrapped activation layer."""
     # the registry is the one source of truth for what a layer converts to,
     # so the spikes simulated here are those of the converted network
-    fn = converter.converter_for(type(layer))
+    fn = registry.converter_for(type(layer))
     if fn is None:
         raise TypeError(
             f"SpikingAware wraps an activation layer ({_WRAPPABLE}). Received: "
@@ -188,7 +188,7 @@ class SpikingAware(keras.layers.Wrapper):
         }
 
 
-@converter.register_converter(SpikingAware)
+@registry.register_converter(SpikingAware)
 def _convert_spiking_aware(layer, ctx):
     """The wrapped layer's conversion: training aid only, no trace in the SNN."""
     inner = layer.layer
@@ -205,7 +205,7 @@ def _is_wrappable(layer):
         return False
     if isinstance(layer, QuantizedReLU):
         return True
-    fn = converter.converter_for(type(layer))
+    fn = registry.converter_for(type(layer))
     # layers with weights (convolutions, dense, ...) are not activations
     if fn is None or layer.weights:
         return False

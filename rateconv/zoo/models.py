@@ -13,8 +13,7 @@ import keras
 import numpy as np
 
 from rateconv._checks import check_choice, check_finite_array
-from rateconv.layers import SoftLIF
-from rateconv.quantized import QuantizedReLU
+from rateconv.layers import QuantizedReLU, SoftLIF
 
 
 def prepare_images(x):

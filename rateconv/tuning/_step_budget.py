@@ -37,11 +37,11 @@ import logging
 import numpy as np
 
 from rateconv import _checks
-from rateconv import converter as _converter
-from rateconv.calibration import rate_activations
+from rateconv.converter import build_network
 from rateconv.neurons import DT, LIFRate, RectifiedLinear
 from rateconv.simulator import Simulator
 from rateconv.synapses import Lowpass, as_synapse
+from rateconv.tuning._calibration import rate_activations
 
 TARGETS = (0.5, 1.0, 2.0, 4.0)
 """Spikes per step given to a layer's percentile firing rate.
@@ -126,7 +126,7 @@ def convert(
 ):
     """Convert a Keras model; with ``calibration_data``, tuned for ``n_steps``.
 
-    Without ``calibration_data`` this is `rateconv.converter.convert`: the
+    Without ``calibration_data`` this is `rateconv.converter.build_network`: the
     Keras model's neurons replaced one for one, no data needed.  With it,
     the conversion is chosen for a run of ``n_steps`` steps as the module
     docstring says.
@@ -147,7 +147,7 @@ def convert(
     readout : {"last", "mean", "default"}
         The network's own readout (`SpikingNetwork.readout`).
     **options
-        Options of `rateconv.converter.convert` (``swap_activations``,
+        Options of `rateconv.converter.build_network` (``swap_activations``,
         ``max_to_avg_pool``, ``fold_batch_norm``, ``scale_firing_rates``,
         ``synapse``, ``reset``, ``initial_state``).  With calibration data,
         an option given explicitly is kept and not searched.
@@ -164,7 +164,7 @@ def convert(
                 "calibration_data=x_train[:1000], n_steps=30). Received: "
                 f"n_steps={n_steps!r}, calibration_data=None"
             )
-        net = _converter.convert(model, **options)
+        net = build_network(model, **options)
     else:
         net = tune(model, calibration_data, n_steps=n_steps, **options).network
     fields = {}
@@ -216,7 +216,7 @@ def tune(
     _checks.check_range("percentile", percentile, 0, 100, low_open=True)
     max_scored = _checks.check_int("max_scored", max_scored)
     fixed = {k: options.pop(k) for k in list(options) if k in _SEARCHED}
-    base = _converter.convert(model, **options, **_base_options(fixed))
+    base = build_network(model, **options, **_base_options(fixed))
     xs = _as_list(calibration_data)
     scored = [a[:max_scored] for a in xs]
     # the Keras classes candidates are scored against: of the scored samples

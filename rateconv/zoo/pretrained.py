@@ -63,10 +63,11 @@ def pretrained_dir():
     env = os.environ.get(PRETRAINED_DIR_ENV)
     if env:
         return Path(env)
-    checkout = Path(__file__).resolve().parent.parent / "pretrained"
+    package = Path(__file__).resolve().parent.parent  # rateconv/
+    checkout = package.parent / "pretrained"
     if (checkout / MANIFEST).is_file():
         return checkout
-    return Path(__file__).resolve().parent / "_pretrained"
+    return package / "_pretrained"
 
 
 def sha256(path):
@@ -177,7 +178,7 @@ def load_pretrained(name=DEFAULT_NAME, *, directory=None):
         raise ValueError(
             f"The entry for {name!r} in {directory / MANIFEST} has no 'file' and "
             "'sha256'; restore the manifest from the repository or register the "
-            "network again with rateconv.pretrained.register_pretrained."
+            "network again with rateconv.zoo.pretrained.register_pretrained."
         )
     path = directory / entry["file"]
     if not path.is_file():

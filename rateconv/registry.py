@@ -354,3 +354,14 @@ class ConversionContext:
                 f"the model. Keys may be the layer names {self._lookups['layers']} "
                 f"or the activation names {self._lookups['names']}."
             )
+
+
+__all__ = [
+    "CONVERTER_FIELDS",
+    "ConversionContext",
+    "converter_for",
+    "neuron_fields",
+    "register_converter",
+    "supported_layers",
+    "unregister_converter",
+]

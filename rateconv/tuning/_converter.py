@@ -1,23 +1,23 @@
-"""`Converter`: the converted network and a rate-mode check against Keras.
+"""`Converter`: NengoDL's converter facade over `rateconv.convert`.
 
-The one module of the converter package that runs the simulator, so it sits
-above `rateconv.simulator` in the import order; `rateconv.converter` exports
-`Converter` lazily.
+It runs the simulator (`verify`), so it lives in `rateconv.tuning`, above
+`rateconv.simulator`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from rateconv.converter._convert import convert
 from rateconv.simulator import Simulator
+from rateconv.tuning._step_budget import convert
 
 
 class Converter:
     """NengoDL-style converter: the converted network and a rate-mode check.
 
     ``rateconv.Converter(model, **options).net`` is
-    ``rateconv.convert(model, **options)``; `verify` checks that the converted
+    ``rateconv.convert(model, **options)``, with the same options (calibration
+    data and a step budget included); `verify` checks that the converted
     network in rate mode computes what the Keras model computes, as NengoDL's
     ``Converter.verify`` does.
 
@@ -26,14 +26,23 @@ class Converter:
     model : keras.Model
         A built Sequential or functional model.
     **options
-        Keyword arguments of `convert` (``swap_activations``,
-        ``scale_firing_rates``, ``synapse``, ...).
+        Keyword arguments of `rateconv.convert` (``calibration_data``,
+        ``n_steps``, ``swap_activations``, ``scale_firing_rates``,
+        ``synapse``, ...).
 
     Attributes
     ----------
     model : keras.Model
     net : SpikingNetwork
     options : dict
+
+    Examples
+    --------
+    >>> import keras, numpy as np, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "relu")])
+    >>> conv = rateconv.Converter(model)
+    >>> conv.verify(np.ones((2, 4), "float32"))
+    True
     """
 
     def __init__(self, model, **options):

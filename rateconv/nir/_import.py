@@ -1,7 +1,7 @@
 """Import a NIR graph as a `rateconv.SpikingNetwork`.
 
 `import_nir` reads the node types `rateconv.export_nir` writes, with the same
-conventions (see `rateconv.nir_export`: time in seconds, a spike a Dirac delta
+conventions (see `rateconv.nir`: time in seconds, a spike a Dirac delta
 of area 1, NIR tensors channels first without a batch axis), so a network
 trained in Norse, snnTorch or Sinabs and exported to NIR runs in rateconv's
 simulator, and ``import_nir(export_nir(net))`` runs as ``net`` does.
@@ -18,7 +18,7 @@ NIR node                    rateconv stage
 ``Scale``                   elementwise product
 ``IF``                      `SpikingRectifiedLinear`, reset by subtraction
                             (NIR's reset at the crossing, see the
-                            discretisation in `rateconv.nir_export`)
+                            discretisation in `rateconv.nir`)
 ``LIF``                     `LIF` with ``tau_ref=0``, reset to zero and no
                             voltage floor
 ``LI`` after IF / LIF       the neuron stage's synapse (`Lowpass`; two
@@ -47,7 +47,7 @@ from keras import ops
 
 from rateconv import neurons
 from rateconv.network import SpikingNetwork, Stage
-from rateconv.nir_export import _nir
+from rateconv.nir._conventions import nir_package
 from rateconv.synapses import Alpha, Lowpass
 
 
@@ -143,7 +143,7 @@ def _topological(graph, name):
 
 class _Importer:
     def __init__(self, graph, name):
-        self.nir = _nir()
+        self.nir = nir_package()
         self.graph = graph
         self.name = name
         self.order, self.preds, self.succs = _topological(graph, name)
@@ -428,7 +428,7 @@ def _permuted(array, perm, nir_shape):
 
 
 def import_nir(graph_or_path, *, name=None):
-    """A `rateconv.SpikingNetwork` from a NIR graph (see `rateconv.nir_import`).
+    """A `rateconv.SpikingNetwork` from a NIR graph (see `rateconv.nir`).
 
     Parameters
     ----------
@@ -450,7 +450,7 @@ def import_nir(graph_or_path, *, name=None):
         Naming the node and the reason, for a node or parameter rateconv
         cannot simulate.
     """
-    nir = _nir()
+    nir = nir_package()
     if isinstance(graph_or_path, (str, Path)):
         path = Path(graph_or_path)
         if not path.is_file():

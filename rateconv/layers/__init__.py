@@ -1,0 +1,34 @@
+"""Keras layers that go into a model before conversion.
+
+What a user puts in a Keras model to train it for spiking: `SoftLIF` (LIF
+neurons' differentiable rate), `QuantizedReLU` (QCFS, few steps),
+`PopulationPooling` (class scores from neuron populations),
+`FiringRateRegularizer` (keeps rates in a range), and `SpikingAware` with
+`spiking_aware_model` / `remove_spiking_aware` (spikes forward, rate gradient
+back).  Each layer registers its converter with `rateconv.registry` beside its
+class, so a model using it converts with no extra options.
+
+May import: ``neurons``, ``synapses``, ``registry`` and the private
+infrastructure; nothing above (the converter and simulator never see these
+classes except through the registry).
+"""
+
+from rateconv.layers._population import PopulationPooling
+from rateconv.layers._quantized import QuantizedReLU
+from rateconv.layers._regularizers import FiringRateRegularizer
+from rateconv.layers._soft_lif import SoftLIF
+from rateconv.layers._spiking_aware import (
+    SpikingAware,
+    remove_spiking_aware,
+    spiking_aware_model,
+)
+
+__all__ = [
+    "FiringRateRegularizer",
+    "PopulationPooling",
+    "QuantizedReLU",
+    "SoftLIF",
+    "SpikingAware",
+    "remove_spiking_aware",
+    "spiking_aware_model",
+]
