@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 
 import rateconv  # noqa: E402
 from rateconv import datasets  # noqa: E402
-from rateconv.step_training import step_model, train_for_steps  # noqa: E402
+from rateconv.layers import step_model, train_for_steps  # noqa: E402
 
 RAW_PIXELS = {"rescaling"}  # byo models fed 0-255 pixels (examples/byo_models.py)
 BYO = ("simple_convnet", "residual", "mobilenet", "leaky", "rescaling", "softlif")

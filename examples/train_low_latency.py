@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 import rateconv  # noqa: E402
 from rateconv import datasets  # noqa: E402
 from rateconv.layers import QuantizedReLU  # noqa: E402
-from rateconv.step_training import step_model  # noqa: E402
+from rateconv.layers import step_model  # noqa: E402
 
 L = keras.layers
 

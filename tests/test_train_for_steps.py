@@ -6,7 +6,7 @@ import pytest
 
 import rateconv
 from rateconv import datasets
-from rateconv.step_training import (
+from rateconv.layers import (
     MeanOverSteps,
     RepeatSteps,
     StepIF,
@@ -21,6 +21,7 @@ L = keras.layers
 def spiking_output(model, x, n_steps):
     """The converted network's mean output after ``n_steps`` steps."""
     net = rateconv.convert(model, probe_synapse=None, readout="mean")
+    assert net.max_spikes_per_step == 1  # binary spikes, no option needed
     sim = rateconv.Simulator(net, precision="float32", progress=False)
     return sim.predict(x, n_steps=n_steps)[:, -1]
 

@@ -25,8 +25,9 @@ import numpy as np
 from keras import ops
 
 from rateconv._checks import check_choice, check_int, check_positive
-from rateconv.converter import converter_for, neuron_fields, register_converter
-from rateconv.layers import QuantizedReLU, SoftLIF
+from rateconv.layers._quantized import QuantizedReLU
+from rateconv.layers._soft_lif import SoftLIF
+from rateconv.registry import converter_for, neuron_fields, register_converter
 from rateconv.neurons import DT, QuantizedReLURate, qcfs_step
 
 _MIN_THRESHOLD = 1e-4
