@@ -240,6 +240,75 @@ def evaluate(model, ann, data, n_test, steps=(1, 2, 4, 8, 16, 32)):
     return result
 
 
+def register(out, state, args, directory="pretrained"):
+    """Copy the network to ``directory`` and write its manifest entry."""
+    import shutil
+
+    from rateconv.zoo.pretrained import register_pretrained
+
+    result = json.loads((out / "evaluation.json").read_text())
+    name = "fashion_mnist_lowlatency"
+    target = Path(directory) / f"{name}.keras"
+    shutil.copyfile(out / f"{name}.keras", target)
+    errors = {t: round(1 - a, 4) for t, a in result["accuracy_by_n_steps"].items()}
+    ann = state.get("ann_history", [])
+    steps = state.get("steps_history", [])
+    return register_pretrained(
+        target,
+        name,
+        directory=directory,
+        description=(
+            "VGG-style convnet (3x3 conv 32-32 / 64-64 / 128-128, batch norm, "
+            "average pooling, dense 10) trained with QCFS activations (4 levels), "
+            f"then fine-tuned through {args.n_steps} steps with "
+            "rateconv.train_for_steps: its binary integrate-and-fire neurons "
+            "(one spike per neuron per step at most, threshold trained, membrane "
+            "starting at half threshold) run in the forward pass, so the "
+            f"converted network's output after {args.n_steps} steps is "
+            "model.predict"
+        ),
+        dataset="fashion_mnist (60,000 training images; errors on the 10,000 test images)",
+        training={
+            "dataset": "fashion_mnist",
+            "ann_epochs": len(ann),
+            "ann": {
+                "levels": args.levels, "batch_size": args.batch_size,
+                "learning_rate": args.learning_rate, "weight_decay": args.weight_decay,
+                "optimizer": "AdamW, cosine schedule, label smoothing 0.1",
+                "augmentation": "random shifts up to 2 px, horizontal flips",
+                "seconds": round(sum(r["seconds"] for r in ann), 1),
+                "test_accuracy": ann[-1]["test_accuracy"] if ann else None,
+            },
+            "steps": {
+                "n_steps": args.n_steps, "epochs": len(steps),
+                "images_per_epoch": args.steps_train,
+                "batch_size": args.steps_batch_size,
+                "learning_rate": args.steps_learning_rate,
+                "seconds": round(sum(r["seconds"] for r in steps), 1),
+            },
+            "seed": args.seed,
+            "keras_version": keras.__version__,
+            "cpu": "2 cores of an AMD EPYC (shared with other jobs)",
+        },
+        convert={"probe_synapse": None, "readout": "mean"},
+        keras_test_error=errors[str(args.n_steps)],
+        keras_ann_test_error=round(1 - result["keras_ann_accuracy"], 4),
+        rate_error=round(1 - result["rate_accuracy"], 4),
+        spiking={
+            "probe_synapse": None,
+            "readout": "mean",
+            "dt": 0.001,
+            "max_spikes_per_step": 1,
+            "n_test_images": result["n_test_images"],
+            "errors_by_n_steps": errors,
+        },
+        reproduce=[
+            "nohup nice -n 10 python examples/train_low_latency.py --output-dir "
+            "runs/lowlat --evaluate 10000 --register > runs/lowlat.log 2>&1 &",
+        ],
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output-dir", default="runs/lowlatency")
@@ -258,6 +327,9 @@ def main(argv=None):
     parser.add_argument("--steps-learning-rate", type=float, default=2e-4)
     parser.add_argument("--evaluate", type=int, default=0, metavar="N",
                         help="then evaluate on the first N test images (binary spikes)")
+    parser.add_argument("--register", action="store_true",
+                        help="copy the network to pretrained/ with a manifest entry "
+                        "(needs the evaluation: --evaluate 10000)")
     args = parser.parse_args(argv)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -270,6 +342,9 @@ def main(argv=None):
         result = evaluate(model, ann, data, args.evaluate)
         (out / "evaluation.json").write_text(json.dumps(result, indent=1))
         print(json.dumps(result), flush=True)
+    if args.register:
+        entry = register(out, state, args)
+        print(f"registered {entry['file']} (sha256 {entry['sha256']})", flush=True)
 
 
 if __name__ == "__main__":
