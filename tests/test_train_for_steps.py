@@ -1,5 +1,8 @@
 """Training for a step budget: the step model is the converted network's spikes."""
 
+import runpy
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -20,7 +23,9 @@ L = keras.layers
 
 def spiking_output(model, x, n_steps):
     """The converted network's mean output after ``n_steps`` steps."""
-    net = rateconv.convert(model, probe_synapse=None, readout="mean")
+    # the one call, no options: a step model reads out its unfiltered mean
+    net = rateconv.convert(model)
+    assert net.readout == "mean" and net.probe_synapse is None
     assert net.max_spikes_per_step == 1  # binary spikes, no option needed
     sim = rateconv.Simulator(net, precision="float32", progress=False)
     return sim.predict(x, n_steps=n_steps)[:, -1]
@@ -171,3 +176,33 @@ def test_quantized_relu_keeps_its_trained_threshold():
     layer = steps.get_layer(model.layers[1].name)
     assert isinstance(layer, StepIF)
     assert float(layer.threshold.numpy()) == pytest.approx(0.37)
+
+
+def test_calibration_data_does_not_retune_a_step_model():
+    x, _ = images(32)
+    model = step_model(relu_convnet(), 2, calibration_data=x)
+    plain = rateconv.convert(model)
+    tuned = rateconv.convert(model, calibration_data=x, n_steps=2)
+    sim = [rateconv.Simulator(n, precision="float32", progress=False) for n in (plain, tuned)]
+    np.testing.assert_array_equal(
+        sim[0].predict(x, n_steps=2), sim[1].predict(x, n_steps=2)
+    )
+
+
+BYO = runpy.run_path(
+    str(Path(__file__).resolve().parent.parent / "examples" / "byo_models.py")
+)
+
+
+@pytest.mark.parametrize("name", sorted(BYO["BUILDERS"]))
+def test_every_user_model_kind_converts_to_its_step_model(name):
+    """Residual adds, depthwise, ReLU6, LeakyReLU, Rescaling, SoftLIF, softmax."""
+    x, _ = images(32)
+    x = x * 255.0 if name in BYO["RAW_PIXELS"] else x
+    keras.utils.set_random_seed(0)
+    model = step_model(BYO["BUILDERS"][name](), 3, calibration_data=x)
+    expected = model.predict(x, verbose=0)
+    got = spiking_output(model, x, 3)
+    close = np.isclose(got, expected, atol=1e-4, rtol=1e-4)
+    # integrate-and-fire networks to float rounding; LIF (XLA's expm1) nearly
+    assert close.mean() > (0.95 if name == "softlif" else 0.999), close.mean()

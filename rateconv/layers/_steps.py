@@ -329,7 +329,11 @@ class StepMaxPooling2D(keras.layers.MaxPooling2D):
 @register_converter(StepMaxPooling2D)
 def _convert_step_max_pool(layer, ctx):
     """The simulator pools spike trains this way: convert as MaxPooling2D."""
-    return converter_for(keras.layers.MaxPooling2D)(layer, ctx)
+    config = layer.get_config()
+    config.pop("n_steps")
+    plain = keras.layers.MaxPooling2D.from_config(config)
+    plain.build(layer.input.shape)
+    return converter_for(keras.layers.MaxPooling2D)(plain, ctx)
 
 
 # ---------------------------------------------------------------------------
