@@ -155,10 +155,24 @@ def test_fine_tune_improves_spiking_accuracy_at_two_steps():
     assert not any(isinstance(layer, StepIF) for layer in model.layers)
 
 
-def test_unsupported_activation_is_named():
-    model = keras.Sequential([keras.Input((4,)), L.Dense(3, activation="tanh"), L.Dense(2)])
-    with pytest.raises(TypeError, match="'dense.*tanh"):
-        step_model(model, 4, calibration_data=np.ones((4, 4), "float32"))
+def nested():
+    inner = keras.Sequential([keras.Input((3,)), L.Dense(3, activation="relu")], name="inner")
+    return keras.Sequential([keras.Input((4,)), L.Dense(3), inner, L.Dense(2)])
+
+
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: keras.Sequential([keras.Input((4,)), L.Dense(3, activation="tanh"),
+                                   L.Dense(2)]), "'dense.*tanh"),
+        (lambda: keras.Sequential([keras.Input((4,)), L.Dense(3), L.ELU(name="elu"),
+                                   L.Dense(2)]), "'elu'.*no converter"),
+        (nested, "'inner'.*nested model"),
+    ],
+)
+def test_unsupported_layer_is_named(build, match):
+    with pytest.raises(TypeError, match=match):
+        step_model(build(), 4, calibration_data=np.ones((4, 4), "float32"))
 
 
 def test_thresholds_need_calibration_data():

