@@ -211,8 +211,15 @@ def train_steps(args, out, state, data, ann):
         state.set("steps_history", state.get("steps_history", []) + [record])
         state.set("steps_epochs", epoch + 1)
         print(json.dumps(record), flush=True)
-    model.save(final)
+    _without_optimizer(model).save(final)
     return model
+
+
+def _without_optimizer(model):
+    """An uncompiled copy with the same weights (the shipped file: no Adam state)."""
+    copy = keras.Model.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def evaluate(model, ann, data, n_test, steps=(1, 2, 4, 8, 16, 32)):
@@ -287,6 +294,7 @@ def register(out, state, args, directory="pretrained"):
                 "seconds": round(sum(r["seconds"] for r in steps), 1),
             },
             "seed": args.seed,
+            "notes": state.get("notes"),
             "keras_version": keras.__version__,
             "cpu": "2 cores of an AMD EPYC (shared with other jobs)",
         },
