@@ -51,7 +51,9 @@ def inputs(name, images):
 
 def spiking_accuracy(model, x, y, n_steps):
     net = rateconv.convert(model, probe_synapse=None, readout="mean")
-    sim = rateconv.Simulator(net, precision="float32", progress=False, minibatch_size=500)
+    sim = rateconv.Simulator(
+        net, precision="float32", progress=False, minibatch_size=500
+    )
     out = np.asarray(sim.predict(x, n_steps=n_steps))[:, -1]
     return float(np.mean(out.argmax(-1) == y))
 
@@ -61,17 +63,30 @@ def run(name, model, train, test, args):
     keras_acc = float(
         np.mean(model.predict(x_test, batch_size=500, verbose=0).argmax(-1) == y_test)
     )
-    options = dict(percentile=args.percentile, initial_state=args.initial_state)
+    options = dict(
+        percentile=args.percentile,
+        initial_state=args.initial_state,
+        lif_gradient=args.lif_gradient,
+    )
     before = spiking_accuracy(
         step_model(model, args.n_steps, x_train[: args.calibration_size], **options),
-        x_test, y_test, args.n_steps,
+        x_test,
+        y_test,
+        args.n_steps,
     )
     keras.utils.set_random_seed(args.seed)
     start = time.perf_counter()
     tuned = train_for_steps(
-        model, x_train, y_train, n_steps=args.n_steps, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.learning_rate,
-        calibration_size=args.calibration_size, verbose=2, **options,
+        model,
+        x_train,
+        y_train,
+        n_steps=args.n_steps,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        calibration_size=args.calibration_size,
+        verbose=2,
+        **options,
     )
     seconds = time.perf_counter() - start
     after = spiking_accuracy(tuned, x_test, y_test, args.n_steps)
@@ -79,13 +94,19 @@ def run(name, model, train, test, args):
         Path(args.save_dir).mkdir(parents=True, exist_ok=True)
         tuned.save(Path(args.save_dir) / f"{name}_{args.n_steps}steps.keras")
     record = {
-        "model": name, "n_steps": args.n_steps, "n_test_images": len(y_test),
-        "spikes": "binary", "keras_accuracy": keras_acc,
+        "model": name,
+        "n_steps": args.n_steps,
+        "n_test_images": len(y_test),
+        "spikes": "binary",
+        "keras_accuracy": keras_acc,
         "spiking_accuracy_before_fine_tune": before,
         "spiking_accuracy_after_fine_tune": after,
         "gap_to_keras_points": round(100 * (keras_acc - after), 2),
-        "epochs": args.epochs, "n_train": len(y_train),
-        "learning_rate": args.learning_rate, "train_seconds": round(seconds, 1),
+        "epochs": args.epochs,
+        "n_train": len(y_train),
+        "learning_rate": args.learning_rate,
+        "lif_gradient": args.lif_gradient,
+        "train_seconds": round(seconds, 1),
     }
     print(json.dumps(record), flush=True)
     return record
@@ -105,8 +126,18 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--calibration-size", type=int, default=500)
     parser.add_argument("--percentile", type=float, default=99.0)
-    parser.add_argument("--initial-state", default="zero", choices=("zero", "half"),
-                        help="of the LIF neurons (IF neurons start at half)")
+    parser.add_argument(
+        "--initial-state",
+        default="zero",
+        choices=("zero", "half"),
+        help="of the LIF neurons (IF neurons start at half)",
+    )
+    parser.add_argument(
+        "--lif-gradient",
+        default="step",
+        choices=("step", "mean"),
+        help="StepLIF's gradient: at each step's input or at its mean",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-dir")
     parser.add_argument("--json")
@@ -119,7 +150,9 @@ def main(argv=None):
         name = "fashion_mnist_softlif"
         model = rateconv.load_pretrained(name)
         train = (inputs(name, x_train[:n]), y_train[:n])
-        records.append(run(name, model, train, (inputs(name, x_test[:m]), y_test[:m]), args))
+        records.append(
+            run(name, model, train, (inputs(name, x_test[:m]), y_test[:m]), args)
+        )
     else:
         for name in args.models:
             model = keras.models.load_model(Path(args.byo) / f"{name}.keras")

@@ -38,8 +38,10 @@ import numpy as np  # noqa: E402
 
 import rateconv  # noqa: E402
 from rateconv import datasets  # noqa: E402
-from rateconv.layers import QuantizedReLU  # noqa: E402
-from rateconv.layers import step_model  # noqa: E402
+from rateconv.layers import (
+    QuantizedReLU,  # noqa: E402
+    step_model,  # noqa: E402
+)
 
 L = keras.layers
 
@@ -53,7 +55,9 @@ def build(widths=(32, 64, 128), levels=4, threshold=2.0):
                 width, 3, padding="same", use_bias=False, name=f"conv{i + 1}{j + 1}"
             )(x)
             x = L.BatchNormalization(name=f"bn{i + 1}{j + 1}")(x)
-            x = QuantizedReLU(levels=levels, threshold=threshold, name=f"act{i + 1}{j + 1}")(x)
+            x = QuantizedReLU(
+                levels=levels, threshold=threshold, name=f"act{i + 1}{j + 1}"
+            )(x)
         x = L.AveragePooling2D(2, name=f"pool{i + 1}")(x)
     x = L.Flatten(name="flatten")(x)
     outputs = L.Dense(10, name="logits")(x)
@@ -79,7 +83,10 @@ def augment(images, rng, shift=2):
 def load_data():
     (x_train, y_train), (x_test, y_test) = datasets.load_fashion_mnist(download=False)
     prep = lambda x: (x.astype(np.float32) / 255.0)[..., None]  # noqa: E731
-    return (prep(x_train), y_train.astype(np.int32)), (prep(x_test), y_test.astype(np.int32))
+    return (prep(x_train), y_train.astype(np.int32)), (
+        prep(x_test),
+        y_test.astype(np.int32),
+    )
 
 
 class _State:
@@ -136,8 +143,12 @@ def train_ann(args, out, state, data):
         rng = np.random.default_rng(args.seed * 1000 + epoch)
         start = time.perf_counter()
         hist = model.fit(
-            augment(x_train, rng), y_hot, batch_size=args.batch_size, epochs=1,
-            shuffle=True, verbose=0,
+            augment(x_train, rng),
+            y_hot,
+            batch_size=args.batch_size,
+            epochs=1,
+            shuffle=True,
+            verbose=0,
         )
         _, acc = model.evaluate(x_test, y_test_hot, batch_size=500, verbose=0)
         model.save(ckpt)
@@ -188,7 +199,9 @@ def train_steps(args, out, state, data, ann):
         # the QCFS thresholds trained in phase 1 are the initial IF thresholds
         model = step_model(ann, args.n_steps)
         model.compile(
-            optimizer=keras.optimizers.Adam(schedule), loss=_loss(), metrics=["accuracy"]
+            optimizer=keras.optimizers.Adam(schedule),
+            loss=_loss(),
+            metrics=["accuracy"],
         )
     y_hot = keras.utils.to_categorical(y_train, 10)
     for epoch in range(done, args.steps_epochs):
@@ -196,10 +209,18 @@ def train_steps(args, out, state, data, ann):
         idx = rng.permutation(len(x_train))[:per_epoch]
         start = time.perf_counter()
         hist = model.fit(
-            augment(x_train[idx], rng), y_hot[idx], batch_size=args.steps_batch_size,
-            epochs=1, verbose=0,
+            augment(x_train[idx], rng),
+            y_hot[idx],
+            batch_size=args.steps_batch_size,
+            epochs=1,
+            verbose=0,
         )
-        acc = float(np.mean(model.predict(x_test[:2000], batch_size=200, verbose=0).argmax(1) == y_test[:2000]))
+        acc = float(
+            np.mean(
+                model.predict(x_test[:2000], batch_size=200, verbose=0).argmax(1)
+                == y_test[:2000]
+            )
+        )
         model.save(ckpt)
         record = {
             "epoch": epoch + 1,
@@ -227,7 +248,9 @@ def evaluate(model, ann, data, n_test, steps=(1, 2, 4, 8, 16, 32)):
     _, (x_test, y_test) = data
     x, y = x_test[:n_test], y_test[:n_test]
     net = rateconv.convert(model, probe_synapse=None, readout="mean")
-    sim = rateconv.Simulator(net, precision="float32", progress=False, minibatch_size=500)
+    sim = rateconv.Simulator(
+        net, precision="float32", progress=False, minibatch_size=500
+    )
     start = time.perf_counter()
     # one run of max(steps): the running mean at step t is a t-step run's
     # output (deterministic start at half threshold, no input noise)
@@ -274,20 +297,25 @@ def register(out, state, args, directory="pretrained"):
             f"converted network's output after {args.n_steps} steps is "
             "model.predict"
         ),
-        dataset="fashion_mnist (60,000 training images; errors on the 10,000 test images)",
+        dataset=(
+            "fashion_mnist (60,000 training images; errors on the 10,000 test images)"
+        ),
         training={
             "dataset": "fashion_mnist",
             "ann_epochs": len(ann),
             "ann": {
-                "levels": args.levels, "batch_size": args.batch_size,
-                "learning_rate": args.learning_rate, "weight_decay": args.weight_decay,
+                "levels": args.levels,
+                "batch_size": args.batch_size,
+                "learning_rate": args.learning_rate,
+                "weight_decay": args.weight_decay,
                 "optimizer": "AdamW, cosine schedule, label smoothing 0.1",
                 "augmentation": "random shifts up to 2 px, horizontal flips",
                 "seconds": round(sum(r["seconds"] for r in ann), 1),
                 "test_accuracy": ann[-1]["test_accuracy"] if ann else None,
             },
             "steps": {
-                "n_steps": args.n_steps, "epochs": len(steps),
+                "n_steps": args.n_steps,
+                "epochs": len(steps),
                 "images_per_epoch": args.steps_train,
                 "batch_size": args.steps_batch_size,
                 "learning_rate": args.steps_learning_rate,
@@ -329,15 +357,27 @@ def main(argv=None):
     parser.add_argument("--n-train", type=int, default=60000, help="smoke tests")
     parser.add_argument("--n-steps", type=int, default=4)
     parser.add_argument("--steps-epochs", type=int, default=1)
-    parser.add_argument("--steps-train", type=int, default=30000,
-                        help="training images per phase-2 epoch (a random subset)")
+    parser.add_argument(
+        "--steps-train",
+        type=int,
+        default=30000,
+        help="training images per phase-2 epoch (a random subset)",
+    )
     parser.add_argument("--steps-batch-size", type=int, default=64)
     parser.add_argument("--steps-learning-rate", type=float, default=2e-4)
-    parser.add_argument("--evaluate", type=int, default=0, metavar="N",
-                        help="then evaluate on the first N test images (binary spikes)")
-    parser.add_argument("--register", action="store_true",
-                        help="copy the network to pretrained/ with a manifest entry "
-                        "(needs the evaluation: --evaluate 10000)")
+    parser.add_argument(
+        "--evaluate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then evaluate on the first N test images (binary spikes)",
+    )
+    parser.add_argument(
+        "--register",
+        action="store_true",
+        help="copy the network to pretrained/ with a manifest entry "
+        "(needs the evaluation: --evaluate 10000)",
+    )
     args = parser.parse_args(argv)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)

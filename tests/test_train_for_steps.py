@@ -136,8 +136,12 @@ def test_fine_tune_improves_spiking_accuracy_at_two_steps():
     x_train, y_train, x_test, y_test = x[:1500], y[:1500], x[1500:], y[1500:]
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
-        [keras.Input((28, 28, 1)), L.Flatten(), L.Dense(64, activation="relu"),
-         L.Dense(10)]
+        [
+            keras.Input((28, 28, 1)),
+            L.Flatten(),
+            L.Dense(64, activation="relu"),
+            L.Dense(10),
+        ]
     )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x_train, y_train, epochs=5, batch_size=64, verbose=0)
@@ -156,17 +160,27 @@ def test_fine_tune_improves_spiking_accuracy_at_two_steps():
 
 
 def nested():
-    inner = keras.Sequential([keras.Input((3,)), L.Dense(3, activation="relu")], name="inner")
+    inner = keras.Sequential(
+        [keras.Input((3,)), L.Dense(3, activation="relu")], name="inner"
+    )
     return keras.Sequential([keras.Input((4,)), L.Dense(3), inner, L.Dense(2)])
 
 
 @pytest.mark.parametrize(
     "build, match",
     [
-        (lambda: keras.Sequential([keras.Input((4,)), L.Dense(3, activation="tanh"),
-                                   L.Dense(2)]), "'dense.*tanh"),
-        (lambda: keras.Sequential([keras.Input((4,)), L.Dense(3), L.ELU(name="elu"),
-                                   L.Dense(2)]), "'elu'.*no converter"),
+        (
+            lambda: keras.Sequential(
+                [keras.Input((4,)), L.Dense(3, activation="tanh"), L.Dense(2)]
+            ),
+            "'dense.*tanh",
+        ),
+        (
+            lambda: keras.Sequential(
+                [keras.Input((4,)), L.Dense(3), L.ELU(name="elu"), L.Dense(2)]
+            ),
+            "'elu'.*no converter",
+        ),
         (nested, "'inner'.*nested model"),
     ],
 )
@@ -176,15 +190,21 @@ def test_unsupported_layer_is_named(build, match):
 
 
 def test_thresholds_need_calibration_data():
-    model = keras.Sequential([keras.Input((4,)), L.Dense(3, activation="relu"), L.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((4,)), L.Dense(3, activation="relu"), L.Dense(2)]
+    )
     with pytest.raises(ValueError, match="calibration_data"):
         step_model(model, 4)
 
 
 def test_quantized_relu_keeps_its_trained_threshold():
     model = keras.Sequential(
-        [keras.Input((4,)), L.Dense(3), rateconv.QuantizedReLU(levels=4, threshold=0.37),
-         L.Dense(2)]
+        [
+            keras.Input((4,)),
+            L.Dense(3),
+            rateconv.QuantizedReLU(levels=4, threshold=0.37),
+            L.Dense(2),
+        ]
     )
     steps = step_model(model, 4)  # no calibration needed
     layer = steps.get_layer(model.layers[1].name)
@@ -197,7 +217,10 @@ def test_calibration_data_does_not_retune_a_step_model():
     model = step_model(relu_convnet(), 2, calibration_data=x)
     plain = rateconv.convert(model)
     tuned = rateconv.convert(model, calibration_data=x, n_steps=2)
-    sim = [rateconv.Simulator(n, precision="float32", progress=False) for n in (plain, tuned)]
+    sim = [
+        rateconv.Simulator(n, precision="float32", progress=False)
+        for n in (plain, tuned)
+    ]
     np.testing.assert_array_equal(
         sim[0].predict(x, n_steps=2), sim[1].predict(x, n_steps=2)
     )

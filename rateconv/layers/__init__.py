@@ -20,19 +20,18 @@ from rateconv.layers._population import PopulationPooling
 from rateconv.layers._quantized import QuantizedReLU
 from rateconv.layers._regularizers import FiringRateRegularizer
 from rateconv.layers._soft_lif import SoftLIF
+from rateconv.layers._spiking_aware import (
+    SpikingAware,
+    remove_spiking_aware,
+    spiking_aware_model,
+)
+from rateconv.layers._step_training import step_model, train_for_steps
 from rateconv.layers._steps import (
     MeanOverSteps,
     RepeatSteps,
     StepIF,
     StepLIF,
     StepMaxPooling2D,
-    step_model,
-    train_for_steps,
-)
-from rateconv.layers._spiking_aware import (
-    SpikingAware,
-    remove_spiking_aware,
-    spiking_aware_model,
 )
 
 __all__ = [

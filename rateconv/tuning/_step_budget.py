@@ -172,7 +172,8 @@ def convert(
         if calibration_data is not None:
             _LOG.info(
                 "%s was trained for its step budget (rateconv.train_for_steps): "
-                "converted as trained, calibration_data unused", model.name
+                "converted as trained, calibration_data unused",
+                model.name,
             )
             calibration_data = n_steps = None
     if calibration_data is None:
