@@ -44,6 +44,7 @@ from rateconv.layers import (
     step_model,
     train_for_steps,
 )
+from rateconv.loading import load_model
 from rateconv.metrics import Evaluation
 from rateconv.network import SpikingNetwork, Stage
 from rateconv.neurons import (
@@ -107,6 +108,7 @@ __all__ = [
     "export_nir",
     "import_nir",
     "lif_gain_bias",
+    "load_model",
     "load_pretrained",
     "normalize",
     "register_converter",
