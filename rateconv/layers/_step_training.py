@@ -138,10 +138,13 @@ class _Rewrite:
             self.after[new] = StepIF(n, name=f"{layer.name}_if")
         return new
 
-    def call(self, layer, *args, **kwargs):
-        out = layer(*args, **kwargs)
-        extra = self.after.get(layer)
-        return out if extra is None else extra(out)
+    def operation(self, layer):
+        """The callable that replaces ``layer`` in the graph walk."""
+        new = self.clone(layer)
+        extra = self.after.get(new)
+        if extra is None:
+            return new
+        return lambda *args, **kwargs: extra(new(*args, **kwargs))
 
 
 def _as_functional(model):
@@ -242,11 +245,9 @@ def step_model(
     ]
     repeated = [r(t) for r, t in zip(repeated, inputs)]
     structure = repeated if isinstance(functional.input, (list, tuple)) else repeated[0]
-    # Keras' own clone_model walks the graph this way; calling it directly
-    # lets the walk start from the repeated inputs
-    outputs = functional._run_through_graph(
-        structure, operation_fn=rewrite.clone, call_fn=rewrite.call
-    )
+    # Keras' own clone_model walks the graph this way (since Keras 3.0);
+    # calling it directly lets the walk start from the repeated inputs
+    outputs = functional._run_through_graph(structure, operation_fn=rewrite.operation)
     flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     means = [
         MeanOverSteps(n_steps, name=f"mean_over_steps_{i}")(o)
