@@ -80,8 +80,10 @@ class RepeatSteps(_Steps):
     """
 
     def call(self, inputs):
-        reps = (self.n_steps,) + (1,) * (len(inputs.shape) - 1)
-        return ops.tile(inputs, reps)
+        # concatenation keeps the static shape (Keras 3.3's tile loses it)
+        if self.n_steps == 1:
+            return inputs
+        return ops.concatenate([inputs] * self.n_steps, axis=0)
 
 
 @keras.saving.register_keras_serializable(package="rateconv")
