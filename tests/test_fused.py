@@ -1,4 +1,6 @@
-"""The fused CPU neuron kernels compute exactly what the XLA neuron loop does."""
+"""The fused CPU neuron kernels: Nengo's equations to float rounding (checked
+against a float64 NumPy port, `tests/reference.py`), and bit for bit the XLA
+neuron loop, both computing each step in float64 with float32 states."""
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from rateconv.neurons import LIF, SpikingRectifiedLinear
 from rateconv.simulator import _fused
 from rateconv.simulator._time_batched import neuron_scan
 from rateconv.synapses import Alpha, Lowpass
+from tests import reference
 from tests.helpers import conv_net, images
 
 pytestmark = pytest.mark.skipif(not _fused.HAVE_NUMBA, reason="numba missing")
@@ -26,32 +29,6 @@ DT = 0.001
 
 def _bits(x):
     return np.asarray(x).view(np.int32)
-
-
-@pytest.mark.parametrize("name", ["expm1", "log1p"])
-def test_math_matches_xla_bit_for_bit(name):
-    from numba import njit
-
-    from rateconv.simulator import _xla_math
-
-    fn = getattr(_xla_math, name)
-
-    @njit
-    def apply(x, out):
-        for i in range(x.size):
-            out[i] = fn(x[i])
-
-    # every 61st float32 in [-1, 0] (where the neurons call them; not the
-    # smallest normal numbers, whose halves XLA flushes to zero), a stretch
-    # of the positive half line, and a fine sweep near 0 (both branches)
-    neg = np.arange(0x81000000, 0xBF800001, 61, dtype=np.uint32)
-    pos = np.arange(0x01000000, 0x41000000, 97, dtype=np.uint32)
-    x = np.concatenate([neg, pos]).view(np.float32)
-    x = np.concatenate([x, np.linspace(-0.6, 0.6, 100_001, dtype=np.float32)])
-    out = np.empty_like(x)
-    apply(x, out)
-    ref = tf.function(getattr(tf.math, name), jit_compile=True)(tf.constant(x))
-    np.testing.assert_array_equal(_bits(out), _bits(ref.numpy()))
 
 
 def _scan_inputs(neuron, synapse, static, n_steps, seed, j_range):
@@ -111,6 +88,68 @@ def test_kernel_matches_xla_loop_bit_for_bit(case, static, count):
     if count:  # exact integers here; float sums rescaled in the XLA loop
         np.testing.assert_allclose(have[-1].numpy(), want[-1].numpy(), rtol=1e-5)
         np.testing.assert_array_equal(have[-1].numpy(), np.round(have[-1].numpy()))
+
+
+def _reference_spikes(neuron, j, state, **options):
+    """Spikes per step of the float64 NumPy port, for a temporal ``j``."""
+    if isinstance(neuron, LIF):
+        return reference.lif_steps(
+            j, state[0], state[1], dt=DT, tau_rc=neuron.tau_rc,
+            tau_ref=neuron.tau_ref, gain=neuron.gain, bias=neuron.bias,
+            min_voltage=neuron.min_voltage, reset=neuron.reset, **options,
+        )
+    return reference.if_steps(
+        j, state[0], dt=DT, gain=neuron.gain, bias=neuron.bias,
+        reset=neuron.reset,
+        max_spikes=getattr(neuron, "max_spikes_per_step", None), **options,
+    )
+
+
+# LIF with reset by subtraction far above threshold: the overshoot nears its
+# cap (1 - 1e-7) where the spike time's log1p amplifies a float32 rounding of
+# the voltage about 1e7 times, to a step's worth of refractory time; the
+# equations themselves are ill-conditioned there, so the float64 comparison
+# takes currents up to 3 times the threshold for that case (as the others)
+REFERENCE_RANGE = {3: (-0.5, 3.0)}
+
+
+def _kernel_spikes(neuron, synapse, static, n_steps, case, j_range=None):
+    j, state, syn, mask = _scan_inputs(
+        neuron, synapse, static, n_steps, case, j_range or CASES[case][2]
+    )
+    fused = tf.function(_fused.fused_scan(neuron, synapse, DT, n_steps, static))
+    out, *_, counts = fused(j, state, syn, mask)
+    j = np.broadcast_to(j.numpy(), (n_steps,) + tuple(state[0].shape))
+    return out.numpy(), counts.numpy(), j, [s.numpy() for s in state], mask.numpy()
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_kernel_counts_within_one_of_float64_reference(case):
+    """Constant currents (what a network's neurons see under a constant
+    image): the spikes of each neuron over a long run within 1 of Nengo's
+    equations computed in float64 throughout."""
+    neuron, synapse, _ = CASES[case]
+    _, counts, j, state, mask = _kernel_spikes(
+        neuron, synapse, True, 300, case, REFERENCE_RANGE.get(case)
+    )
+    want = _reference_spikes(neuron, j, state)
+    assert want.sum() > 100
+    want_counts = np.tensordot(mask, want.sum(axis=0), axes=[[0], [0]])
+    np.testing.assert_array_less(np.abs(counts - want_counts), 1.5)
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_kernel_spikes_are_the_equations_with_float32_states(case):
+    """Currents that change at every step: the spikes step by step those of
+    the float64 port whose states are stored in float32 after each step (a
+    rounding of the states can change a later spike; with the roundings
+    matched none does)."""
+    neuron, synapse, _ = CASES[case]
+    out, counts, j, state, mask = _kernel_spikes(neuron, None, False, 200, case)
+    want = _reference_spikes(neuron, j, state, float32_states=True)
+    assert want.sum() > 100
+    np.testing.assert_array_equal(np.round(out * DT / neuron.amplitude), want)
+    assert np.allclose(counts, np.tensordot(mask, want.sum(axis=0), axes=[[0], [0]]))
 
 
 def test_uncovered_neurons_use_the_xla_loop():

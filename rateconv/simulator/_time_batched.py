@@ -3,8 +3,9 @@
 Each stage's linear operation runs once over a whole chunk of timesteps (time
 folded into the batch), and only the elementwise neuron and synapse updates
 loop over time: on the CPU in fused numba kernels where they cover the neuron
-type (`rateconv.simulator._fused`, bit for bit the XLA loop's results), else
-compiled with XLA.  Stages whose inputs are constant over time
+type (`rateconv.simulator._fused`), else compiled with XLA; both compute each
+step in float64 and round the states to float32 once
+(`rateconv.simulator._exact`), so they agree bit for bit.  Stages whose inputs are constant over time
 (everything before the first neuron, with constant input presentation) are
 computed once per minibatch.
 
@@ -30,6 +31,7 @@ import tensorflow as tf
 from rateconv.converter import clone_layer
 from rateconv.simulator import _fused
 from rateconv.simulator._engines import Engine, register_engine
+from rateconv.simulator._exact import exact_step
 from rateconv.simulator._max_pool import max_pool_chunk
 from rateconv.simulator._run import (
     TimeMajorCollector,
@@ -92,9 +94,9 @@ def neuron_scan(
     memory traffic, each carried tensor being read and written at every step
     (a count of every sample costs 10-20%, of a few rows about 1%).  With
     ``voltage`` the membrane voltage after each step (the first state,
-    time-major) comes last (voltage probes).
+    time-major) comes last (voltage probes).  Each step is `exact_step`:
+    float64 arithmetic, float32 states.
     """
-    count_scale = dt / neuron.amplitude
 
     @tf.function(jit_compile=True)
     def scan(j, state, syn_state, mask):
@@ -102,21 +104,23 @@ def neuron_scan(
         # fuses the elementwise update of each step into one kernel
         outs = tf.TensorArray(j.dtype, size=n_steps)
         # a scalar placeholder when not counting (autograph needs a tensor)
-        total = tf.zeros_like((j if static else j[0])[:rows]) if count else tf.zeros(())
+        shape = (j if static else j[0])[:rows]
+        total = tf.zeros_like(shape, tf.float64) if count else tf.zeros((), tf.float64)
         volts = tf.TensorArray(j.dtype, size=n_steps if voltage else 0)
         for t in tf.range(n_steps):
-            out, state = neuron.step(j if static else j[t], state, dt)
+            out, state, syn_state, spikes = exact_step(
+                neuron, synapse, j if static else j[t], state, syn_state, dt
+            )
             if voltage:
                 volts = volts.write(t, state[0])
             if count:
-                total += tf.abs(out[:rows])  # a spike of either sign is one
-            if synapse is not None:
-                out, syn_state = synapse.step(out, syn_state, dt)
+                total += spikes[:rows]
             outs = outs.write(t, out)
         result = (outs.stack(), state, syn_state)
         if count:
-            counts = tf.tensordot(mask[:rows], total, axes=[[0], [0]]) * count_scale
-            result += (counts,)
+            weights = tf.cast(mask[:rows], tf.float64)
+            counts = tf.tensordot(weights, total, axes=[[0], [0]])
+            result += (tf.cast(counts, tf.float32),)
         return result + ((volts.stack(),) if voltage else ())
 
     return scan
