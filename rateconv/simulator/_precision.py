@@ -22,17 +22,23 @@ BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 """/proc/cpuinfo flags of native bfloat16 arithmetic."""
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_has_bf16(cpuinfo="/proc/cpuinfo"):
-    """Whether the CPU has native bfloat16 instructions (False if unknown)."""
+@functools.lru_cache(maxsize=4)
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The CPU's instruction-set flags from /proc/cpuinfo (empty if unknown)."""
     try:
         with open(cpuinfo) as f:
             for line in f:
                 if line.startswith("flags"):
-                    return any(flag in line.split() for flag in BF16_FLAGS)
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return False
+    return frozenset()
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16(cpuinfo="/proc/cpuinfo"):
+    """Whether the CPU has native bfloat16 instructions (False if unknown)."""
+    return any(flag in cpu_flags(cpuinfo) for flag in BF16_FLAGS)
 
 
 def auto_precision():

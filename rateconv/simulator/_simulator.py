@@ -22,7 +22,7 @@ from rateconv.simulator._rate import RateEngine
 from rateconv.simulator._run import ENCODINGS, MODES, RunSpec, run_minibatches
 from rateconv.synapses import as_synapse
 
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("float32", "bfloat16", "int8")
 
 
 def source_and_steps(network, x, y=None, *, labels=None, n_steps, mode, input_encoding):

@@ -32,6 +32,11 @@ from rateconv.converter import clone_layer
 from rateconv.simulator import _fused
 from rateconv.simulator._engines import Engine, register_engine
 from rateconv.simulator._exact import exact_step
+from rateconv.simulator._integer import (
+    IntegerSpikeOp,
+    integer_plan,
+    moved_synapse_scan,
+)
 from rateconv.simulator._max_pool import max_pool_chunk
 from rateconv.simulator._run import (
     TimeMajorCollector,
@@ -153,13 +158,14 @@ class TimeBatchedEngine(Engine):
     """Linear work once per chunk of steps, fused loops for the neurons."""
 
     name = "time_batched"
-    precisions = ("float32", "bfloat16")
+    precisions = ("float32", "bfloat16", "int8")
 
     def __init__(self, network, **options):
         super().__init__(network, **options)
         self._graphs = {}  # (RunSpec.graph_key, batch size) -> compiled chunk
         self._statics = {}  # input encoding -> compiled constant part
         self._low_precision = {}
+        self._plans = {}
 
     def run_batch(self, minibatch, spec):
         net = self.network
@@ -168,6 +174,11 @@ class TimeBatchedEngine(Engine):
         inputs = still_inputs(net, minibatch, spec)
         statics = self._statics_fn(spec)(inputs)
         states = initial_states(net, size, spec.seed, minibatch.start)
+        for name, path in self._integer_plan(spec).items():
+            if path.synapse is not None:  # moved after the linear stage
+                states[path.source]["synapse"] = ()
+                shape = (size,) + tuple(net[name].output_shape)
+                states[name]["moved"] = path.synapse.initial_state(shape)
         probes = probe_states(net, spec.probe_synapse, size)
         per_batch = batch_tensors(minibatch, spec)
         chunk = self._chunk_length(size, spec.n_steps)
@@ -212,9 +223,29 @@ class TimeBatchedEngine(Engine):
         # the neuron loop is unrolled inside XLA: longer chunks compile slowly
         return int(max(1, min(n_steps, fit, MAX_CHUNK_STEPS)))
 
-    def _ops(self, static):
-        """Each stage's operation; bfloat16 twins for layers reading spikes."""
+    def _integer_plan(self, spec):
+        """The integer spike-reading stages (`rateconv.simulator._integer`)."""
+        if self.precision != "int8":
+            return {}
+        key = (spec.input_encoding, spec.time_varying, spec.probe_layers)
+        if key not in self._plans:
+            static = self._static_stages(spec)
+            self._plans[key] = integer_plan(
+                self.network, static, self.dt, probed=spec.probe_layers
+            )
+        return self._plans[key]
+
+    def _ops(self, static, plan=None):
+        """Each stage's operation; bfloat16 twins for layers reading spikes,
+        or integer ones (``plan``, with precision int8)."""
         ops = {s.name: s.op for s in self.network.stages}
+        for name, path in (plan or {}).items():
+            key = (name, path)
+            if key not in self._low_precision:
+                self._low_precision[key] = IntegerSpikeOp(
+                    self.network[name].op, path, with_bias=path.synapse is None
+                )
+            ops[name] = self._low_precision[key]
         if self.precision != "bfloat16":
             return ops
         for s in self.network.stages:
@@ -263,11 +294,18 @@ class TimeBatchedEngine(Engine):
         net = self.network
         n_chunk = spec.n_steps
         static = self._static_stages(spec)
-        ops = self._ops(static)
+        plan = self._integer_plan(spec)
+        ops = self._ops(static, plan)
+        moved = {p.source for p in plan.values() if p.synapse is not None}
+        moved_scans = {
+            name: moved_synapse_scan(p.synapse, ops[name].bias, self.dt, n_chunk)
+            for name, p in plan.items()
+            if p.synapse is not None
+        }
         scans = {
             s.name: _neuron_loop(s, voltage=s.name in spec.probe_voltages)(
                 s.spiking_neuron,
-                s.synapse,
+                None if s.name in moved else s.synapse,
                 self.dt,
                 n_chunk,
                 # a neuron stage whose current is constant scans a static J
@@ -298,6 +336,8 @@ class TimeBatchedEngine(Engine):
             else:
                 v = fold(ops[stage.name], ins)
                 is_t = any(t for _, t in ins)
+                if stage.name in moved_scans:
+                    v, st["moved"] = moved_scans[stage.name](v, st["moved"])
                 if stage.spiking_neuron is None:
                     return (v, is_t), None
             if stage.spiking_neuron is None:
