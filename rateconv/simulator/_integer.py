@@ -214,6 +214,8 @@ class IntegerSpikeOp:
         self.exact_in_float32 = fan_in * path.max_count * 127 < _EXACT_LIMIT
         self.max_count = path.max_count
         self.use_int8 = int8_kernels() and path.max_count <= 255
+        # oneDNN takes the filter only as a graph constant: always in a graph
+        self._int8_fn = tf.function(self._int8_sums)
 
     def counts(self, x):
         """The whole spike counts of ``x`` (float32 values ``k * unit``)."""
@@ -222,7 +224,7 @@ class IntegerSpikeOp:
     def sums(self, k):
         """``sum(q * k)`` over each output, exact, as float64."""
         if self.use_int8:
-            return tf.cast(self._int8_sums(k), tf.float64)
+            return tf.cast(self._int8_fn(k), tf.float64)
         dtype = tf.float32 if self.exact_in_float32 else tf.float64
         q = tf.constant(self.q.astype(dtype.as_numpy_dtype))
         k = tf.cast(k, dtype)
