@@ -14,11 +14,13 @@ from tests.helpers import images
 DT = 0.001
 
 
-def _spiking_conv_net(seed=0):
-    """conv -> LIF-like soft-LIF -> avg pool -> conv -> soft-LIF -> dense."""
+def _spiking_conv_net(seed=0, activation="softlif"):
+    """conv -> soft-LIF (or ReLU) -> avg pool -> conv -> soft-LIF -> dense."""
     keras.utils.set_random_seed(seed)
 
     def act(name):
+        if activation == "relu":
+            return keras.layers.ReLU(name=name)
         return rateconv.SoftLIF(sigma=0.002, amplitude=0.01, max_rate=200, name=name)
 
     return keras.Sequential(
@@ -86,13 +88,21 @@ def test_plan_finds_spike_readers_and_moves_synapses():
 
 
 @pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")
-@pytest.mark.parametrize("synapse", [None, 0.005])
-def test_int8_without_fast_paths_bit_for_bit(synapse):
+@pytest.mark.parametrize(
+    "activation,synapse,scale",
+    [("softlif", None, 3.0), ("softlif", 0.005, 3.0), ("relu", 0.005, 40.0),
+     ("relu", None, 3e5)],  # graded spikes, some counts above 255
+)
+def test_int8_without_fast_paths_bit_for_bit(activation, synapse, scale):
     """int8 instructions and fused kernels off: the same outputs and counts."""
     net = rateconv.convert(
-        _spiking_conv_net(), synapse=synapse, scale_firing_rates=3.0,
-        initial_state="uniform",
+        _spiking_conv_net(activation=activation), synapse=synapse,
+        scale_firing_rates=scale, initial_state="uniform",
     )
+    plan = rateconv.Simulator(net, precision="int8")._engine._integer_plan(
+        rateconv.simulator._run.RunSpec()
+    )
+    assert "out" in plan
     x, y = _images(7), np.arange(7) % 5
 
     def run():

@@ -76,7 +76,7 @@ class IntegerPath:
         dt``, divided by the area of any average pooling on the way).
     max_count : int
         The largest count a unit of input can hold (spikes per step times the
-        pooled area).
+        pooled area); 0 if unbounded (integrate-and-fire without a cap).
     synapse : Lowpass or None
         The source's connection synapse, moved after the linear stage.
     """
@@ -101,14 +101,15 @@ def _passthrough_area(stage):
 
 
 def _max_spikes(neuron, dt):
-    """Most spikes a neuron emits in one step, or None (no integer path)."""
+    """Most spikes a neuron emits in one step: 0 for no bound known (the
+    layer checks the counts as it runs), None for no integer path."""
     from rateconv.neurons import LIF, SpikingRectifiedLinear
 
     if type(neuron) is LIF:
         return 1
-    cap = getattr(neuron, "max_spikes_per_step", None)
-    if type(neuron) is SpikingRectifiedLinear and cap is not None and cap <= 255:
-        return int(cap)
+    if type(neuron) is SpikingRectifiedLinear:
+        cap = getattr(neuron, "max_spikes_per_step", None)
+        return 0 if cap is None else int(cap)
     return None
 
 
@@ -210,10 +211,10 @@ class IntegerSpikeOp:
             else np.zeros(w.shape[-1])
         )
         self.with_bias = with_bias
-        fan_in = int(np.prod(w.shape[:-1]))
-        self.exact_in_float32 = fan_in * path.max_count * 127 < _EXACT_LIMIT
+        # the largest count for which a float32 sum is exact, and int8 fits
+        self.float32_limit = _EXACT_LIMIT // (int(np.prod(w.shape[:-1])) * 127)
         self.max_count = path.max_count
-        self.use_int8 = int8_kernels() and path.max_count <= 255
+        self.int8_limit = 255 if int8_kernels() else 0
         # oneDNN takes the filter only as a graph constant: always in a graph
         self._int8_fn = tf.function(self._int8_sums)
 
@@ -222,10 +223,34 @@ class IntegerSpikeOp:
         return tf.round(x * np.float32(1.0 / self.unit))
 
     def sums(self, k):
-        """``sum(q * k)`` over each output, exact, as float64."""
-        if self.use_int8:
+        """``sum(q * k)`` over each output, exact, as float64.
+
+        With counts up to 255, on int8 instructions where the CPU has them;
+        else as a float32 convolution while its sums stay exact, else in
+        float64.  Where the neurons' counts are not bounded, the largest is
+        checked at each call.
+        """
+        if self.max_count:
+            return self._sums_upto(k, self.max_count)
+        top = tf.reduce_max(k)
+        paths = sorted({self.int8_limit, self.float32_limit} - {0})
+        out = self._sums_upto(k, 0)  # float64: any count
+        for limit in reversed(paths):
+            out = tf.cond(
+                top <= limit,
+                lambda limit=limit: self._sums_upto(k, limit),
+                lambda out=out: out,
+            )
+        return out
+
+    def _sums_upto(self, k, top):
+        """The sums, for counts known to be at most ``top`` (0: any)."""
+        if 0 < top <= self.int8_limit:
             return tf.cast(self._int8_fn(k), tf.float64)
-        dtype = tf.float32 if self.exact_in_float32 else tf.float64
+        dtype = tf.float32 if 0 < top <= self.float32_limit else tf.float64
+        return self._float_sums(k, dtype)
+
+    def _float_sums(self, k, dtype):
         q = tf.constant(self.q.astype(dtype.as_numpy_dtype))
         k = tf.cast(k, dtype)
         if self.conv:

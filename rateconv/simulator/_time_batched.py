@@ -38,7 +38,9 @@ from rateconv.simulator._integer import (
     moved_synapse_scan,
 )
 from rateconv.simulator._max_pool import max_pool_chunk
+from rateconv.simulator._inputs import Minibatch
 from rateconv.simulator._run import (
+    RunResult,
     TimeMajorCollector,
     advance_stages,
     apply_op,
@@ -51,6 +53,27 @@ from rateconv.simulator._run import (
 )
 
 MAX_CHUNK_STEPS = 25
+
+def _cache_bytes(path="/sys/devices/system/cpu/cpu0/cache/index3/size"):
+    """Half the CPU's last-level cache (16 MiB if unknown)."""
+    try:
+        with open(path) as f:
+            text = f.read().strip().upper()
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        return int(text.rstrip("KMG")) * scale // 2
+    except (OSError, ValueError):
+        return 16 * 2**20
+
+
+CACHE_BYTES = _cache_bytes()
+"""A minibatch runs in pieces whose largest chunk tensor (float32, every step
+of a chunk) takes about this much memory, so that a layer's output is still
+in the CPU's caches when the next stage reads it: per image, batch 200 ran
+slower than batch 32 when the whole minibatch went through each stage."""
+
+MIN_PIECE = 8
+"""The fewest samples of a piece (the linear operations still see
+``piece * chunk steps`` images at once)."""
 
 
 def fold_time(op, values, n_steps):
@@ -168,6 +191,41 @@ class TimeBatchedEngine(Engine):
         self._plans = {}
 
     def run_batch(self, minibatch, spec):
+        size = minibatch.size
+        piece = self._piece_size(size, spec.n_steps)
+        if piece >= size:
+            return self._run_piece(minibatch, spec)
+        results = []
+        for lo in range(0, size, piece):
+            hi = min(lo + piece, size)
+            part = Minibatch(
+                inputs=[a[lo:hi] for a in minibatch.inputs],
+                start=minibatch.start + lo,
+                n_valid=int(np.clip(minibatch.n_valid - lo, 0, hi - lo)),
+            )
+            results.append(self._run_piece(part, spec, first_row=lo))
+        counts = {}
+        for r in results:  # whole numbers: any order gives the same sums
+            for name, c in r.counts.items():
+                counts[name] = counts.get(name, 0) + c
+        return RunResult(
+            outputs=[np.concatenate(o) for o in zip(*(r.outputs for r in results))],
+            layers={
+                k: np.concatenate([r.layers[k] for r in results])
+                for k in results[0].layers
+            },
+            counts=counts,
+        )
+
+    def _piece_size(self, batch, n_steps):
+        """Samples run together: the largest stage's chunk of them (at the
+        longest chunk) fits in `CACHE_BYTES`; at least `MIN_PIECE`."""
+        largest = max(int(np.prod(s.output_shape)) for s in self.network.stages)
+        steps = min(n_steps, MAX_CHUNK_STEPS)
+        fit = CACHE_BYTES // (4 * largest * steps)
+        return int(max(MIN_PIECE, fit))
+
+    def _run_piece(self, minibatch, spec, first_row=0):
         net = self.network
         size = minibatch.size
         varying = spec.time_varying
@@ -181,6 +239,10 @@ class TimeBatchedEngine(Engine):
                 states[name]["moved"] = path.synapse.initial_state(shape)
         probes = probe_states(net, spec.probe_synapse, size)
         per_batch = batch_tensors(minibatch, spec)
+        if spec.count_rows is not None and first_row:
+            # a sampled count covers the minibatch's first rows only
+            rows = np.arange(first_row, first_row + size) < spec.count_rows
+            per_batch = (per_batch[0] * rows.astype(np.float32),) + per_batch[1:]
         chunk = self._chunk_length(size, spec.n_steps)
         collected = TimeMajorCollector(net, spec.probe_keys)
         t0 = 0
