@@ -217,49 +217,71 @@ class IntegerSpikeOp:
         self.int8_limit = 255 if int8_kernels() else 0
         # oneDNN takes the filter only as a graph constant: always in a graph
         self._int8_fn = tf.function(self._int8_sums)
+        inverse = np.float32(1.0 / path.unit)
+        multiplier, bias_64 = self.multiplier, self.bias
 
-    def counts(self, x):
+        # one pass each (XLA fuses them); the float64 arithmetic makes any
+        # multiply-add contraction irrelevant after the float32 rounding
+        @tf.function(jit_compile=True)
+        def counts(x, dtype):
+            return tf.cast(tf.round(x * inverse), dtype)
+
+        @tf.function(jit_compile=True)
+        def output(sums):
+            return to_float32(tf.cast(sums, tf.float64) * multiplier + bias_64)
+
+        self._counts_fn = counts
+        self._output_fn = output
+
+    def counts(self, x, dtype=tf.float32):
         """The whole spike counts of ``x`` (float32 values ``k * unit``)."""
-        return tf.round(x * np.float32(1.0 / self.unit))
+        return self._counts_fn(x, dtype)
 
-    def sums(self, k):
-        """``sum(q * k)`` over each output, exact, as float64.
-
-        With counts up to 255, on int8 instructions where the CPU has them;
-        else as a float32 convolution while its sums stay exact, else in
-        float64.  Where the neurons' counts are not bounded, the largest is
-        checked at each call.
-        """
+    def sums(self, x):
+        """``sum(q * k)`` over each output for the spikes ``x``: exact, as
+        int32, float32 or float64 (see `_sums_upto`)."""
         if self.max_count:
-            return self._sums_upto(k, self.max_count)
+            return self._sums_upto(x, self.max_count)
+        # counts of integrate-and-fire neurons without a cap: check the largest
+        k = self.counts(x)
         top = tf.reduce_max(k)
-        paths = sorted({self.int8_limit, self.float32_limit} - {0})
-        out = self._sums_upto(k, 0)  # float64: any count
-        for limit in reversed(paths):
+        limits = sorted({self.int8_limit, self.float32_limit} - {0})
+        out = self._float_sums(k, tf.float64)  # any count
+        for limit in reversed(limits):
             out = tf.cond(
                 top <= limit,
-                lambda limit=limit: self._sums_upto(k, limit),
+                lambda limit=limit: tf.cast(
+                    self._sums_upto(k, limit, counted=True), tf.float64
+                ),
                 lambda out=out: out,
             )
         return out
 
-    def _sums_upto(self, k, top):
-        """The sums, for counts known to be at most ``top`` (0: any)."""
+    def _sums_upto(self, x, top, counted=False):
+        """The sums, for counts known to be at most ``top`` (0: any), of the
+        spikes ``x`` (or of their counts, if ``counted``).
+
+        On int8 instructions for counts up to 255 where the CPU has them;
+        else as a float32 convolution while its sums stay exact, else in
+        float64.
+        """
+
+        def counts(dtype):
+            return tf.cast(x, dtype) if counted else self.counts(x, dtype)
+
         if 0 < top <= self.int8_limit:
-            return tf.cast(self._int8_fn(k), tf.float64)
+            return self._int8_fn(counts(tf.uint8))
         dtype = tf.float32 if 0 < top <= self.float32_limit else tf.float64
-        return self._float_sums(k, dtype)
+        return self._float_sums(counts(dtype), dtype)
 
     def _float_sums(self, k, dtype):
         q = tf.constant(self.q.astype(dtype.as_numpy_dtype))
         k = tf.cast(k, dtype)
         if self.conv:
-            out = tf.nn.conv2d(
+            return tf.nn.conv2d(
                 k, q, self._strides(), self._padding(), dilations=self._dilations()
             )
-        else:
-            out = tf.matmul(k, q)
-        return tf.cast(out, tf.float64)
+        return tf.matmul(k, q)
 
     def _strides(self):
         return [1, *self.layer.strides, 1]
@@ -271,7 +293,7 @@ class IntegerSpikeOp:
         return self.layer.padding.upper()
 
     def _int8_sums(self, k):
-        x = tf.bitcast(tf.cast(k, tf.uint8), tf.quint8)
+        x = tf.bitcast(k, tf.quint8)
         q = self.q if self.conv else self.q[None, None]
         if not self.conv:  # a dense layer is a 1x1 convolution
             x = x[:, None, None, :]
@@ -291,22 +313,26 @@ class IntegerSpikeOp:
         return out if self.conv else out[:, 0, 0, :]
 
     def __call__(self, x):
-        out = self.sums(self.counts(x)) * self.multiplier
-        if self.with_bias:
-            out = out + self.bias
-        return to_float32(out)
+        """The layer's output, float32: ``sum * scale_c * unit`` (+ bias) in
+        float64 rounded once; without the bias (it is added after a moved
+        synapse) the raw sums, which the synapse's loop scales."""
+        sums = self.sums(x)
+        if not self.with_bias:
+            return tf.cast(sums, tf.float32)  # exact below 2**24
+        return self._output_fn(sums)
 
 
-def moved_synapse_scan(synapse, bias, dt, n_steps):
-    """An XLA loop filtering a linear stage's output by a moved synapse, then
-    adding the stage's bias (float64 arithmetic, float32 states)."""
+def moved_synapse_scan(synapse, multiplier, bias, dt, n_steps):
+    """An XLA loop scaling a linear stage's integer sums by ``multiplier``,
+    filtering them by a moved synapse and adding the stage's bias (float64
+    arithmetic, float32 states)."""
     a = synapse.decay(dt)
 
     @tf.function(jit_compile=True)
     def scan(x, state):
         outs = tf.TensorArray(tf.float32, size=n_steps)
         for t in tf.range(n_steps):
-            y = tf.cast(x[t], tf.float64)
+            y = tf.cast(x[t], tf.float64) * multiplier
             new = []
             for s in state:
                 y = a * tf.cast(s, tf.float64) + (1 - a) * y

@@ -360,7 +360,9 @@ class TimeBatchedEngine(Engine):
         ops = self._ops(static, plan)
         moved = {p.source for p in plan.values() if p.synapse is not None}
         moved_scans = {
-            name: moved_synapse_scan(p.synapse, ops[name].bias, self.dt, n_chunk)
+            name: moved_synapse_scan(
+                p.synapse, ops[name].multiplier, ops[name].bias, self.dt, n_chunk
+            )
             for name, p in plan.items()
             if p.synapse is not None
         }
