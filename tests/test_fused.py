@@ -202,3 +202,40 @@ def test_precision_detection_reads_cpu_flags(tmp_path):
     assert not _precision.cpu_has_bf16.__wrapped__(str(without))
     assert not _precision.cpu_has_bf16.__wrapped__(str(tmp_path / "missing"))
     assert _precision.auto_precision() in ("float32", "bfloat16")
+
+
+def test_kernel_expm1_and_log1p_are_accurate():
+    """The kernels' straight-line expm1 and log1p: within a few float64 ulps
+    of NumPy's, so equal after rounding to float32, over the neurons' ranges."""
+    import math
+
+    from numba import njit
+
+    from rateconv.simulator import _fused_kernels as fk
+
+    @njit
+    def expm1(x, halvings, scale):
+        return np.array([fk._expm1(v, halvings, scale) for v in x])
+
+    @njit
+    def log1p(y):
+        return np.array([fk._log1p(v) for v in y])
+
+    def check(got, want):
+        ulps = np.abs(got - want) / np.spacing(np.abs(want))
+        assert ulps[want != 0].max() <= 8
+        np.testing.assert_array_equal(got.astype(np.float32), want.astype(np.float32))
+
+    for low in (0.05, 0.74, 3.0, 60.0):  # dt / tau_rc
+        h = max(0, math.ceil(math.log2(4 * low)))
+        x = -np.linspace(0, low, 20001)
+        check(expm1(x, h, 2.0**-h), np.expm1(x))
+    y = np.concatenate(
+        [
+            -np.linspace(0, 1 - 1e-7, 40001),
+            -np.logspace(-20, -1, 500),
+            np.linspace(0, 3, 20001),
+            np.logspace(-20, 300, 1001),
+        ]
+    )
+    check(log1p(y), np.log1p(y))

@@ -81,7 +81,7 @@ def _f32(x):
     return np.float32(x)
 
 
-def _kind(neuron, synapse):
+def _kind(neuron, synapse, dt=0.001):
     """``"lif"``, ``"if"`` or None (no kernel) for a neuron and its synapse."""
     from rateconv.neurons import LIF, SpikingRectifiedLinear
     from rateconv.synapses import Lowpass
@@ -91,15 +91,16 @@ def _kind(neuron, synapse):
     ):
         return None
     if type(neuron) is LIF:
-        return "lif"
+        # the kernel's expm1 takes arguments down to -64 (8 halvings)
+        return "lif" if dt / neuron.tau_rc <= 64 else None
     if type(neuron) is SpikingRectifiedLinear:
         return "if"
     return None
 
 
-def supports(neuron, synapse):
+def supports(neuron, synapse, dt=0.001):
     """Whether a fused kernel covers this neuron type and synapse here."""
-    return available() and _kind(neuron, synapse) is not None
+    return available() and _kind(neuron, synapse, dt) is not None
 
 
 def _params(neuron, synapse, dt):
@@ -109,9 +110,10 @@ def _params(neuron, synapse, dt):
     else:
         a = synapse.decay(dt)
         one_minus_a = 1 - a
-    lif = _kind(neuron, synapse) == "lif"
+    lif = _kind(neuron, synapse, dt) == "lif"
     tau_rc = neuron.tau_rc if lif else 1.0
     cap = getattr(neuron, "max_spikes_per_step", None)
+    halvings = max(0, math.ceil(math.log2(4 * dt / tau_rc)))
     values = (
         neuron.gain,
         neuron.bias,
@@ -126,6 +128,11 @@ def _params(neuron, synapse, dt):
         one_minus_a,
         neuron.min_voltage if lif else 0.0,
         math.inf if cap is None else float(cap),
+        # halvings of the argument of the partial step's expm1 (at most
+        # dt / tau_rc): to 1/4 or less, at most 8
+        halvings,
+        2.0**-halvings,
+        1.0 / tau_rc,
     )
     return np.array(values, np.float64)
 
@@ -168,7 +175,7 @@ def fused_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
 
     from rateconv.simulator._fused_kernels import kernel
 
-    lif = _kind(neuron, synapse) == "lif"
+    lif = _kind(neuron, synapse, dt) == "lif"
     params = _params(neuron, synapse, dt)
     reset_sub = neuron.reset == "subtract"
     n_state = len(neuron.state_names)
@@ -231,5 +238,44 @@ def fused_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
             return outs, new_state, new_syn
         counts = tf.reshape(res[-1], shape[1:])
         return outs, new_state, new_syn, counts
+
+    return scan
+
+
+def moved_synapse(synapse, multiplier, bias, dt, n_steps):
+    """`rateconv.simulator._integer.moved_synapse_scan`'s contract, run by a
+    numba kernel: ``fn(x, state) -> (out, state)``."""
+    import tensorflow as tf
+
+    from rateconv.simulator._fused_kernels import moved_synapse_kernel
+
+    a = float(synapse.decay(dt))
+    n_syn = synapse.n_stages
+    buffers = _Buffers()
+
+    def run(x, *states):
+        with _KERNEL_LOCK:
+            batch = x.shape[1]
+            n = x.size // (n_steps * batch)
+            channels = multiplier.shape[0]
+            mult = np.tile(multiplier, n // channels)
+            b = np.tile(bias, n // channels)
+            state = np.stack([s.reshape(batch, n) for s in states])
+            out = buffers.get((n_steps, batch, n))
+            moved_synapse_kernel(
+                x.reshape(n_steps, batch, n), state, out, mult, b, a, n_syn
+            )
+            return (out, *state)
+
+    def scan(x, state):
+        res = tf.numpy_function(
+            run, [x, *state], [tf.float32] * (1 + n_syn), stateful=False
+        )
+        out = tf.ensure_shape(tf.reshape(res[0], tf.shape(x)), x.shape)
+        new = tuple(
+            tf.ensure_shape(tf.reshape(s, tf.shape(state[0])), state[0].shape)
+            for s in res[1:]
+        )
+        return out, new
 
     return scan

@@ -323,9 +323,14 @@ class IntegerSpikeOp:
 
 
 def moved_synapse_scan(synapse, multiplier, bias, dt, n_steps):
-    """An XLA loop scaling a linear stage's integer sums by ``multiplier``,
+    """A loop scaling a linear stage's integer sums by ``multiplier``,
     filtering them by a moved synapse and adding the stage's bias (float64
-    arithmetic, float32 states)."""
+    arithmetic, float32 states): a numba kernel on the CPU
+    (`rateconv.simulator._fused`), else XLA; the same numbers either way."""
+    from rateconv.simulator import _fused
+
+    if _fused.available() and synapse.n_stages <= 2:
+        return _fused.moved_synapse(synapse, multiplier, bias, dt, n_steps)
     a = synapse.decay(dt)
 
     @tf.function(jit_compile=True)

@@ -168,10 +168,10 @@ def synapse_scan(synapse, dt, n_steps):
     return scan
 
 
-def _neuron_loop(stage, voltage=False):
+def _neuron_loop(stage, dt, voltage=False):
     """The fused CPU kernel where it covers the stage, else the XLA loop (also
     for a stage whose voltage is probed: the kernel does not record it)."""
-    if not voltage and _fused.supports(stage.spiking_neuron, stage.synapse):
+    if not voltage and _fused.supports(stage.spiking_neuron, stage.synapse, dt):
         return _fused.fused_scan
     return neuron_scan
 
@@ -367,7 +367,7 @@ class TimeBatchedEngine(Engine):
             if p.synapse is not None
         }
         scans = {
-            s.name: _neuron_loop(s, voltage=s.name in spec.probe_voltages)(
+            s.name: _neuron_loop(s, self.dt, voltage=s.name in spec.probe_voltages)(
                 s.spiking_neuron,
                 None if s.name in moved else s.synapse,
                 self.dt,
