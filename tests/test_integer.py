@@ -149,3 +149,38 @@ def test_int8_needs_whole_spikes():
     plan = sim._engine._integer_plan(rateconv.simulator._run.RunSpec())
     first = [s.name for s in net.stages if s.kind == "Conv2D"][0]
     assert first not in plan
+
+
+@pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")
+def test_defaults_equal_every_fast_path_off_on_the_shipped_network(monkeypatch):
+    """`evaluate` at the default settings gives the same result, bit for bit,
+    with the fused kernels and the int8 instructions turned off."""
+    # the defaults themselves, not the float32 that tests/conftest.py pins
+    monkeypatch.delenv("RATECONV_PRECISION", raising=False)
+    from rateconv.cli._common import conversion, load_model
+    from rateconv.datasets import load_fashion_mnist_sample
+    from rateconv.zoo.models import prepare_images
+
+    name = "fashion_mnist_softlif_aware"
+    net = rateconv.convert(load_model(name), **conversion(name, {}))
+    x, y = load_fashion_mnist_sample()
+    x, y = prepare_images(x[:40]), y[:40]
+
+    def run():
+        sim = rateconv.Simulator(net, minibatch_size=20)
+        assert sim.precision == "int8"
+        return sim.evaluate(x, y, n_steps=30, return_outputs=True)
+
+    fast = run()
+    int8 = _integer.set_int8_kernels(False)
+    fused = _fused.set_enabled(False)
+    try:
+        slow = run()
+    finally:
+        _integer.set_int8_kernels(int8)
+        _fused.set_enabled(fused)
+    np.testing.assert_array_equal(fast.errors, slow.errors)
+    np.testing.assert_array_equal(fast.outputs, slow.outputs)
+    for name, a in slow.activity.items():
+        assert a.spike_count > 0
+        assert fast.activity[name].spike_count == a.spike_count

@@ -73,7 +73,8 @@ class IntegerPath:
         The neuron stage whose spikes are read.
     unit : float
         The value of one spike at the linear stage's input (``amplitude /
-        dt``, divided by the area of any average pooling on the way).
+        dt``, times the gain of any pooling on the way: 1 / area for
+        average pooling).
     max_count : int
         The largest count a unit of input can hold (spikes per step times the
         pooled area); 0 if unbounded (integrate-and-fire without a cap).
@@ -87,16 +88,23 @@ class IntegerPath:
     synapse: object = None
 
 
-def _passthrough_area(stage):
-    """The pooled area of a stage that keeps whole counts whole, else None."""
+def _passthrough(stage):
+    """``(area, gain)`` of a stage whose output is ``gain`` times a sum of
+    ``area`` of its inputs (so whole counts stay whole), else None."""
     op = stage.op
     if stage.spiking_neuron is not None or stage.spiking_max_pool is not None:
         return None
+    factor = 1.0
+    if isinstance(getattr(op, "factor", None), float) and isinstance(
+        getattr(op, "layer", None), keras.layers.AveragePooling2D
+    ):  # a scaled pooling (sum pooling, as NIR import builds it)
+        op, factor = op.layer, op.factor
     if isinstance(op, (keras.layers.Flatten, keras.layers.Reshape)):
-        return 1
+        return 1, factor
     if isinstance(op, keras.layers.AveragePooling2D) and op.padding == "valid":
         if tuple(op.strides) == tuple(op.pool_size):
-            return int(np.prod(op.pool_size))
+            area = int(np.prod(op.pool_size))
+            return area, factor / area
     return None
 
 
@@ -132,18 +140,19 @@ def integer_plan(network, static, dt, probed=()):
     for stage in network.stages:
         if stage.name in static or len(stage.inputs) != 1 or not _is_linear(stage.op):
             continue
-        area, name, ok = 1, stage.inputs[0], True
+        area, gain, name, ok = 1, 1.0, stage.inputs[0], True
         while ok and network[name].spiking_neuron is None:
             s = network[name]
-            a = _passthrough_area(s)
+            through = _passthrough(s)
             ok = (
-                a is not None
+                through is not None
                 and len(s.inputs) == 1
                 and len(network.consumers(name)) == 1
                 and name not in probed
                 and name not in network.outputs
             )
-            area *= a or 1
+            if ok:
+                area, gain = area * through[0], gain * through[1]
             name = s.inputs[0] if ok else name
         if not ok:
             continue
@@ -153,7 +162,7 @@ def integer_plan(network, static, dt, probed=()):
             continue
         plan[stage.name] = IntegerPath(
             source=name,
-            unit=source.spiking_neuron.amplitude / dt / area,
+            unit=source.spiking_neuron.amplitude / dt * gain,
             max_count=max_spikes * area,
             synapse=source.synapse,
         )
