@@ -149,6 +149,29 @@ class SpikingNetwork:
         return [s for s in self.stages if s.spiking_neuron is not None]
 
     @property
+    def max_spikes_per_step(self):
+        """Most spikes one neuron can fire in one step, over all stages.
+
+        1 means binary spikes (what chips taking one-bit spikes can run); more
+        is graded spikes; None means some stage's neurons have no limit
+        (integrate-and-fire converted with ``max_spikes_per_step=None``) or a
+        custom neuron type that does not say.
+        """
+        caps = [s.spiking_neuron.max_spikes_per_step for s in self.neuron_stages]
+        if any(c is None for c in caps):
+            return None
+        return max(caps, default=1)
+
+    def graded_stages(self):
+        """Names of the stages whose neurons can fire more than one spike a step."""
+        return [
+            s.name
+            for s in self.neuron_stages
+            if s.spiking_neuron.max_spikes_per_step is None
+            or s.spiking_neuron.max_spikes_per_step > 1
+        ]
+
+    @property
     def input_shapes(self):
         return [self.by_name[n].output_shape for n in self.inputs]
 

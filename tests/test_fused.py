@@ -61,6 +61,17 @@ CASES = [
     (SpikingRectifiedLinear(amplitude=0.02).scaled(50.0), Lowpass(0.005), (-5, 100)),
     (SpikingRectifiedLinear(amplitude=0.02, reset="zero"), Alpha(0.002), (-5, 3e3)),
     (SpikingRectifiedLinear(amplitude=1.0, gain=1.3, bias=0.2), None, (-500, 3e3)),
+    # spike caps (`max_spikes_per_step`): binary, and 3 with reset to zero
+    (
+        SpikingRectifiedLinear(amplitude=0.02, max_spikes_per_step=1).scaled(50.0),
+        Lowpass(0.005),
+        (-5, 100),
+    ),
+    (
+        SpikingRectifiedLinear(amplitude=0.02, reset="zero", max_spikes_per_step=3),
+        None,
+        (-5, 5e3),
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ from rateconv.converter import _passes
 from rateconv.converter._keras_graph import SequentialInput, describe, read_graph
 from rateconv.converter._keras_ops import operation_fields
 from rateconv.network import INITIAL_STATES, SpikingNetwork, Stage
+from rateconv.neurons import check_max_spikes
 from rateconv.registry import (
     CONVERTER_FIELDS,
     ConversionContext,
@@ -33,6 +34,7 @@ def build_network(
     fold_batch_norm=True,
     reset=None,
     initial_state=None,
+    max_spikes_per_step=None,
 ):
     """Build the `SpikingNetwork` of a Keras 3 model, one stage per layer.
 
@@ -96,6 +98,13 @@ def build_network(
         threshold removes the rounding bias of the first spikes (Bu et al. 2022)
         and so cuts the error at few steps.  None keeps each layer's converter
         default (zero, half for quantized ReLU).  Rate mode is unaffected.
+    max_spikes_per_step : int or None
+        The spike budget of every integrate-and-fire neuron: at most this many
+        spikes per neuron per step.  1 is binary spikes, what neuromorphic
+        chips taking one-bit spikes run; more is graded spikes.  None imposes
+        no limit (each neuron as its converter made it: integrate-and-fire
+        unbounded).  LIF and QCFS neurons fire at most one spike per step
+        whatever this says.  `SpikingNetwork.max_spikes_per_step` reports the network's.
 
     Returns
     -------
@@ -105,6 +114,7 @@ def build_network(
     synapse = as_synapse(synapse, "synapse")
     check_choice("reset", reset, RESETS)
     check_choice("initial_state", initial_state, (None, *INITIAL_STATES))
+    max_spikes_per_step = check_max_spikes(max_spikes_per_step)
     graph = read_graph(model)
     scales = _firing_rate_scales(scale_firing_rates, [n.name for n in graph.nodes])
     ctx = ConversionContext(
@@ -120,7 +130,11 @@ def build_network(
     targets = _passes.identity_targets(stages)
     stages = _passes.resolve_identities(stages)
     stages = _passes.apply_neuron_options(
-        stages, reset=reset, initial_state=initial_state, scale_firing_rates=scales
+        stages,
+        reset=reset,
+        initial_state=initial_state,
+        scale_firing_rates=scales,
+        max_spikes_per_step=max_spikes_per_step,
     )
     stages = _passes.attach_synapses(stages, synapse)
     return SpikingNetwork(

@@ -156,8 +156,17 @@ def resolve_identities(stages):
 # ---------------------------------------------------------------------------
 
 
+def _has_field(obj, name):
+    return any(f.name == name for f in dataclasses.fields(obj))
+
+
 def apply_neuron_options(
-    stages, *, reset=None, initial_state=None, scale_firing_rates=None
+    stages,
+    *,
+    reset=None,
+    initial_state=None,
+    scale_firing_rates=None,
+    max_spikes_per_step=None,
 ):
     """Apply `convert`'s neuron options to every stage with a spiking neuron.
 
@@ -171,6 +180,10 @@ def apply_neuron_options(
     scale_firing_rates : dict or None
         Stage name -> factor ``k``: both neurons become ``neuron.scaled(k)``,
         with a warning where that changes the rate curve.
+    max_spikes_per_step : int or None
+        Replaces the spiking neuron's ``max_spikes_per_step`` where it has one
+        (integrate-and-fire types; LIF and QCFS fire at most one anyway);
+        None leaves each neuron's as its converter made it.
 
     Returns
     -------
@@ -186,6 +199,12 @@ def apply_neuron_options(
         fields = {}
         if reset is not None and hasattr(spiking, "reset"):
             spiking = dataclasses.replace(spiking, reset=reset)
+        if max_spikes_per_step is not None and _has_field(
+            spiking, "max_spikes_per_step"
+        ):
+            spiking = dataclasses.replace(
+                spiking, max_spikes_per_step=max_spikes_per_step
+            )
         if initial_state is not None:
             fields["initial_state"] = initial_state
         k = scales.get(stage.name, 1.0)

@@ -64,6 +64,10 @@ class NeuronType:
 
     spiking = False
     state_names = ()
+    max_spikes_per_step = None
+    """Most spikes a spiking neuron fires in one step (1: binary spikes);
+    None where unbounded or unknown.  Integrate-and-fire types take it as a
+    parameter; LIF and QCFS neurons fire at most one."""
 
     # the twins, filled in by __init_subclass__ (None: no twin)
     _rate_twin = None

@@ -259,6 +259,8 @@ class LIF(LIFRate):
     spiking = True
     state_names = ("voltage", "refractory")
 
+    max_spikes_per_step = 1  # a spike per step at most: binary
+
     def __post_init__(self):
         super().__post_init__()
         check_reset(self.reset)

@@ -189,6 +189,8 @@ class SpikingQuantizedReLU(VoltageSpiking, QuantizedReLURate):
 
     reset: str = "subtract"
 
+    max_spikes_per_step = 1  # binary by construction (see qcfs_step)
+
     def _advance(self, j, voltage, dt):
         threshold = self.threshold
         return qcfs_step(j, voltage, threshold=threshold, **self._step_options(dt))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
 from keras import ops
 
@@ -28,7 +29,7 @@ def relu_rate(j, *, amplitude=1.0):
     return ops.relu(j) * amplitude
 
 
-def if_step(j, voltage, *, dt=DT, amplitude=1.0, reset="subtract"):
+def if_step(j, voltage, *, dt=DT, amplitude=1.0, reset="subtract", max_spikes=None):
     """Advance integrate-and-fire (spiking ReLU) neurons by one step.
 
     ``voltage += j * dt``; every whole unit of voltage is a spike.  With
@@ -37,7 +38,9 @@ def if_step(j, voltage, *, dt=DT, amplitude=1.0, reset="subtract"):
     possible when ``j * dt > 1``); with ``reset="zero"`` a neuron that spiked
     restarts from 0, losing the residue (a rate below ``max(j, 0)``, as in
     Rueckauer et al. 2017).  The voltage is not clipped at 0, so a time-varying
-    input is integrated without rectifying each step.
+    input is integrated without rectifying each step.  ``max_spikes`` caps
+    the spikes of one step (1: binary spikes); the charge above the cap stays
+    in the voltage for later steps.
 
     Returns
     -------
@@ -45,12 +48,47 @@ def if_step(j, voltage, *, dt=DT, amplitude=1.0, reset="subtract"):
         ``output`` is ``n_spikes * amplitude / dt``.
     """
     voltage = voltage + j * dt
-    n_spikes = ops.maximum(ops.floor(voltage), 0.0)
+    n_spikes = _capped(ops.maximum(ops.floor(voltage), 0.0), max_spikes)
     if reset == "zero":
         voltage = ops.where(n_spikes > 0, ops.zeros_like(voltage), voltage)
     else:
         voltage = voltage - n_spikes
     return n_spikes * (amplitude / dt), voltage
+
+
+def _capped(n_spikes, max_spikes):
+    """``n_spikes`` limited to ``max_spikes`` per step (None: no limit)."""
+    if max_spikes is None:
+        return n_spikes
+    return ops.minimum(n_spikes, float(max_spikes))
+
+
+def check_max_spikes(max_spikes_per_step):
+    """``max_spikes_per_step`` is None or a positive integer; returns it."""
+    m = max_spikes_per_step
+    if m is None:
+        return None
+    is_number = isinstance(m, numbers.Real) and not isinstance(m, bool)
+    if not is_number or not float(m).is_integer() or m < 1:
+        raise ValueError(
+            "max_spikes_per_step must be a positive integer (1: binary spikes, "
+            "one per neuron per step, what neuromorphic chips take) or None (no "
+            f"limit: graded spikes). Received: max_spikes_per_step={m!r}"
+        )
+    return int(m)
+
+
+class _SpikeCap:
+    """Mixin of the integrate-and-fire types: the ``max_spikes_per_step`` check.
+
+    The field itself is declared on each dataclass (after ``reset``).
+    """
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(
+            self, "max_spikes_per_step", check_max_spikes(self.max_spikes_per_step)
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +104,7 @@ class RectifiedLinear(NeuronType):
 
 
 @dataclasses.dataclass(frozen=True)
-class SpikingRectifiedLinear(VoltageSpiking, RectifiedLinear):
+class SpikingRectifiedLinear(_SpikeCap, VoltageSpiking, RectifiedLinear):
     """Integrate-and-fire neuron whose mean rate is ``max(J, 0) * amplitude``.
 
     State: ``voltage``.
@@ -76,12 +114,32 @@ class SpikingRectifiedLinear(VoltageSpiking, RectifiedLinear):
     reset : {"subtract", "zero"}
         Voltage after a spike: the residue above threshold (default, unbiased)
         or 0 (see `if_step`).
+    max_spikes_per_step : int or None
+        At most this many spikes per neuron per step: 1 is binary spikes (what
+        neuromorphic chips take), more is graded spikes, None no limit.  The
+        mean rate is ``max(J, 0) * amplitude`` up to ``max_spikes_per_step /
+        dt`` Hz times ``amplitude``, and saturates there.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rateconv import SpikingRectifiedLinear
+    >>> n = SpikingRectifiedLinear(max_spikes_per_step=1)
+    >>> out, state = n.step(np.float32([2500.0]), (np.float32([0.0]),))
+    >>> float(out[0]) * 0.001  # 2.5 spikes' charge, one spike fired
+    1.0
     """
 
     reset: str = "subtract"
+    max_spikes_per_step: int | None = None
 
     def _advance(self, j, voltage, dt):
-        return if_step(j, voltage, **self._step_options(dt))
+        return if_step(
+            j,
+            voltage,
+            max_spikes=self.max_spikes_per_step,
+            **self._step_options(dt),
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -95,7 +153,15 @@ def clipped_relu_rate(j, *, max_value, amplitude=1.0):
 
 
 def clipped_if_step(
-    j, voltage, debt, *, max_value, dt=DT, amplitude=1.0, reset="subtract"
+    j,
+    voltage,
+    debt,
+    *,
+    max_value,
+    dt=DT,
+    amplitude=1.0,
+    reset="subtract",
+    max_spikes=None,
 ):
     """Advance rate-capped integrate-and-fire neurons by one step.
 
@@ -119,6 +185,7 @@ def clipped_if_step(
     debt = ops.maximum(debt - cap, 0.0)  # the budget refills by `cap` a step
     allowed = ops.floor(cap + 1.0 - debt)
     n_spikes = ops.minimum(ops.maximum(ops.floor(voltage), 0.0), allowed)
+    n_spikes = _capped(n_spikes, max_spikes)
     if reset == "zero":
         voltage = ops.where(n_spikes > 0, ops.zeros_like(voltage), voltage)
     else:
@@ -161,7 +228,7 @@ class ClippedRectifiedLinear(RectifiedLinear):
 
 
 @dataclasses.dataclass(frozen=True)
-class SpikingClippedRectifiedLinear(ClippedRectifiedLinear):
+class SpikingClippedRectifiedLinear(_SpikeCap, ClippedRectifiedLinear):
     """Integrate-and-fire neuron saturating at ``max_value``: `clipped_if_step`.
 
     Fires at most ``max_value * dt`` spikes per step on average; for a
@@ -173,9 +240,12 @@ class SpikingClippedRectifiedLinear(ClippedRectifiedLinear):
     ----------
     reset : {"subtract", "zero"}
         Voltage after a spike, as for `SpikingRectifiedLinear`.
+    max_spikes_per_step : int or None
+        At most this many spikes per step, as for `SpikingRectifiedLinear`.
     """
 
     reset: str = "subtract"
+    max_spikes_per_step: int | None = None
 
     spiking = True
     state_names = ("voltage", "debt")
@@ -195,6 +265,7 @@ class SpikingClippedRectifiedLinear(ClippedRectifiedLinear):
             dt=dt,
             amplitude=self.amplitude,
             reset=self.reset,
+            max_spikes=self.max_spikes_per_step,
         )
         return out, (voltage, debt)
 
@@ -210,7 +281,14 @@ def leaky_relu_rate(j, *, negative_slope, amplitude=1.0):
 
 
 def leaky_if_step(
-    j, voltage, *, negative_slope, dt=DT, amplitude=1.0, reset="subtract"
+    j,
+    voltage,
+    *,
+    negative_slope,
+    dt=DT,
+    amplitude=1.0,
+    reset="subtract",
+    max_spikes=None,
 ):
     """Advance leaky-ReLU neurons, which fire signed spikes, by one step.
 
@@ -230,9 +308,11 @@ def leaky_if_step(
         ``output`` is ``(n_up - n_down) * amplitude / dt``.
     """
     voltage = voltage + j * dt
-    up = ops.maximum(ops.floor(voltage), 0.0)
+    up = _capped(ops.maximum(ops.floor(voltage), 0.0), max_spikes)
     if negative_slope > 0:
-        down = ops.maximum(ops.floor(-voltage * negative_slope), 0.0)
+        down = _capped(
+            ops.maximum(ops.floor(-voltage * negative_slope), 0.0), max_spikes
+        )
         n_spikes = up - down
         charge = up - down / negative_slope
     else:  # a plain ReLU: no negative spikes
@@ -274,7 +354,7 @@ class LeakyRectifiedLinear(RectifiedLinear):
 
 
 @dataclasses.dataclass(frozen=True)
-class SpikingLeakyRectifiedLinear(VoltageSpiking, LeakyRectifiedLinear):
+class SpikingLeakyRectifiedLinear(_SpikeCap, VoltageSpiking, LeakyRectifiedLinear):
     """Leaky integrate-and-fire with signed spikes: see `leaky_if_step`.
 
     For a constant current the mean output is ``leaky(J) * amplitude``.
@@ -284,10 +364,19 @@ class SpikingLeakyRectifiedLinear(VoltageSpiking, LeakyRectifiedLinear):
     ----------
     reset : {"subtract", "zero"}
         Voltage after a spike of either sign.
+    max_spikes_per_step : int or None
+        At most this many spikes of each sign per step, as for
+        `SpikingRectifiedLinear`.
     """
 
     reset: str = "subtract"
+    max_spikes_per_step: int | None = None
 
     def _advance(self, j, voltage, dt):
-        slope = self.negative_slope
-        return leaky_if_step(j, voltage, negative_slope=slope, **self._step_options(dt))
+        return leaky_if_step(
+            j,
+            voltage,
+            negative_slope=self.negative_slope,
+            max_spikes=self.max_spikes_per_step,
+            **self._step_options(dt),
+        )

@@ -94,6 +94,7 @@ def _kind(neuron, synapse, dt=0.001):
         # the kernel's expm1 takes arguments down to -64 (8 halvings)
         return "lif" if dt / neuron.tau_rc <= 64 else None
     if type(neuron) is SpikingRectifiedLinear:
+        # with or without a spike cap (`max_spikes_per_step`)
         return "if"
     return None
 
