@@ -71,9 +71,10 @@ of a chunk) takes about this much memory, so that a layer's output is still
 in the CPU's caches when the next stage reads it: per image, batch 200 ran
 slower than batch 32 when the whole minibatch went through each stage."""
 
-MIN_PIECE = 8
-"""The fewest samples of a piece (the linear operations still see
-``piece * chunk steps`` images at once)."""
+MIN_PIECE = 32
+"""The fewest samples of a piece: minibatches up to this size run whole (on
+the AMD EPYC of `examples/guides/speed.md`, pieces of 8 were slower than a
+whole minibatch of 32)."""
 
 
 def fold_time(op, values, n_steps):
