@@ -31,7 +31,7 @@ import tensorflow as tf
 from rateconv.converter import clone_layer
 from rateconv.simulator import _fused
 from rateconv.simulator._engines import Engine, register_engine
-from rateconv.simulator._exact import exact_step
+from rateconv.simulator._exact import exact_step, to_float32
 from rateconv.simulator._integer import (
     IntegerSpikeOp,
     integer_plan,
@@ -95,19 +95,29 @@ def fold_time(op, values, n_steps):
 
 
 class _LowPrecisionOp:
-    """A weighted layer run in bfloat16 on spike inputs, returning float32."""
+    """A weighted layer run in bfloat16 on spike inputs, returning float32
+    (or, with ``dtype="float64"``, in float64 rounded to float32 once)."""
 
-    def __init__(self, layer, input_shapes):
+    def __init__(self, layer, input_shapes, dtype="bfloat16"):
         shapes = [(None,) + tuple(s) for s in input_shapes]
+        self.dtype = tf.as_dtype(dtype)
         self.layer = clone_layer(
             layer,
-            dtype="bfloat16",
+            dtype=dtype,
             input_shape=shapes[0] if len(shapes) == 1 else shapes,
         )
 
     def __call__(self, *tensors):
-        out = self.layer(*[tf.cast(t, tf.bfloat16) for t in tensors])
-        return tf.cast(out, tf.float32)
+        out = self.layer(*[tf.cast(t, self.dtype) for t in tensors])
+        return to_float32(out)
+
+
+def _weighted(stage):
+    return (
+        not stage.is_input
+        and getattr(stage.op, "kernel", None) is not None
+        and isinstance(stage.op, keras.layers.Layer)
+    )
 
 
 def neuron_scan(
@@ -298,6 +308,13 @@ class TimeBatchedEngine(Engine):
             )
         return self._plans[key]
 
+    def _float64_op(self, stage):
+        key = (stage.name, "float64")
+        if key not in self._low_precision:
+            shapes = [self.network[n].output_shape for n in stage.inputs]
+            self._low_precision[key] = _LowPrecisionOp(stage.op, shapes, "float64")
+        return self._low_precision[key]
+
     def _ops(self, static, plan=None):
         """Each stage's operation; bfloat16 twins for layers reading spikes,
         or integer ones (``plan``, with precision int8)."""
@@ -309,6 +326,14 @@ class TimeBatchedEngine(Engine):
                     self.network[name].op, path, with_bias=path.synapse is None
                 )
             ops[name] = self._low_precision[key]
+        if self.precision == "int8":
+            # the other weighted layers (reading analog values) in float64,
+            # rounded once: the same float32 result on any CPU (but where a
+            # float64 sum lands on a float32 rounding boundary)
+            for s in self.network.stages:
+                if _weighted(s) and s.name not in (plan or {}):
+                    ops[s.name] = self._float64_op(s)
+            return ops
         if self.precision != "bfloat16":
             return ops
         for s in self.network.stages:
@@ -333,13 +358,20 @@ class TimeBatchedEngine(Engine):
         net = self.network
         static = self._static_stages(spec)
 
+        ops = {
+            s.name: self._float64_op(s) if self.precision == "int8" else s.op
+            for s in net.stages
+            if s.name in static and _weighted(s)
+        }
+
         @tf.function
         def run(inputs):
             values = dict(inputs)
             for stage in net.stages:
                 if stage.name in static and not stage.is_input:
                     values[stage.name] = apply_op(
-                        stage.op, [values[n] for n in stage.inputs]
+                        ops.get(stage.name, stage.op),
+                        [values[n] for n in stage.inputs],
                     )
             return values
 
