@@ -299,6 +299,7 @@ def run_benchmark(
         sim = Simulator(
             network, minibatch_size=batch, progress=False, precision=precision
         )
+        result["precision"] = sim.precision  # "auto" resolved
         for steps in n_steps:
             seconds = _timeit(
                 lambda sim=sim, xb=xb, steps=steps: sim.predict(
