@@ -327,12 +327,9 @@ class TimeBatchedEngine(Engine):
                 )
             ops[name] = self._low_precision[key]
         if self.precision == "int8":
-            # the other weighted layers (reading analog values) in float64,
-            # rounded once: the same float32 result on any CPU (but where a
-            # float64 sum lands on a float32 rounding boundary)
-            for s in self.network.stages:
-                if _weighted(s) and s.name not in (plan or {}):
-                    ops[s.name] = self._float64_op(s)
+            # the other weighted layers that change over time stay float32
+            # (a float64 convolution at every step costs several times more);
+            # those computed once per minibatch run in float64 (`_statics_fn`)
             return ops
         if self.precision != "bfloat16":
             return ops
