@@ -144,7 +144,11 @@ def _kernel_spikes(neuron, synapse, static, n_steps, case, j_range=None):
         neuron, synapse, static, n_steps, case, j_range or CASES[case][2]
     )
     fused = tf.function(_fused.fused_scan(neuron, synapse, DT, n_steps, static))
-    out, *_, counts = fused(j, state, syn, mask)
+    out, *_, counts, peak = fused(j, state, syn, mask)
+    if synapse is None:  # the most spikes in one step: the outputs' (unfiltered)
+        spikes = np.round(out.numpy() * DT / neuron.amplitude)
+        weight = mask.numpy().reshape((1, -1) + (1,) * (spikes.ndim - 2))
+        assert peak.numpy() == np.max(np.abs(spikes) * weight)
     j = np.broadcast_to(j.numpy(), (n_steps,) + tuple(state[0].shape))
     return out.numpy(), counts.numpy(), j, [s.numpy() for s in state], mask.numpy()
 

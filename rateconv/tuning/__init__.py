@@ -13,7 +13,8 @@ import: ``converter``, ``simulator`` and everything below them.
 
 from rateconv.tuning._calibration import calibrate, normalize, rate_activations
 from rateconv.tuning._converter import Converter
-from rateconv.tuning._step_budget import TuningResult, convert, tune
+from rateconv.tuning._result import TuningResult
+from rateconv.tuning._step_budget import convert, tune
 
 __all__ = [
     "Converter",
