@@ -163,6 +163,22 @@ class Evaluation:
         Spiking layers' spike counts and firing rates (empty in rate mode).
     outputs : numpy.ndarray or None
         The output probe, shape (n_samples, n_steps, n_outputs), if requested.
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)),
+    ...                           keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...                           keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> y = model.predict(x, verbose=0).argmax(-1)
+    >>> sim = rateconv.Simulator(rateconv.convert(model), progress=False)
+    >>> rate = sim.evaluate(x, y, mode="rate")   # Keras' own classes: no error
+    >>> rate.error, rate.accuracy
+    (0.0, 1.0)
+    >>> spiking = sim.evaluate(x, y, n_steps=10, warn=False)  # doctest: +SKIP
+    >>> spiking.errors.shape, sorted(spiking.firing_rates)    # doctest: +SKIP
+    ((10,), ['dense'])
     """
 
     error: float
@@ -248,6 +264,7 @@ def unfilter(synapse, y, dt, axis=1):
     >>> y = np.zeros_like(x)
     >>> for t in range(4):
     ...     y[:, t] = a * (y[:, t - 1] if t else 0) + (1 - a) * x[:, t]
+    >>> from rateconv.metrics import unfilter
     >>> np.round(unfilter(rateconv.Lowpass(0.005), y, 0.001), 6)
     array([[0., 1., 1., 0.]])
     """
@@ -293,7 +310,7 @@ def spike_counts(network, layers, dt):
     >>> sim = rateconv.Simulator(net, progress=False, warn_activity=False)
     >>> _, layers = sim.predict(np.ones((2, 4), "float32"), n_steps=20,
     ...                         probe_layers=["lif"])
-    >>> counts = spike_counts(net, layers, sim.dt)
+    >>> counts = rateconv.metrics.spike_counts(net, layers, sim.dt)
     >>> counts["lif"].shape
     (2, 20, 8)
     >>> bool(np.all(np.isin(counts["lif"], [0, 1])))   # LIF: at most 1 a step

@@ -184,6 +184,20 @@ class Simulator:
         runs whole minibatches of ``minibatch_size`` samples, and the results
         are those of one device, bit for bit (`rateconv.simulator._distribute`).
         None (default): one device.
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)),
+    ...                           keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...                           keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> sim = rateconv.Simulator(rateconv.convert(model, scale_firing_rates=50),
+    ...                          progress=False)
+    >>> sim.predict(x, mode="rate").shape                 # equals model.predict
+    (64, 3)
+    >>> sim.predict(x, n_steps=20).shape                  # every step's output
+    (64, 20, 3)
     """
 
     def __init__(

@@ -87,6 +87,18 @@ class TuningResult:
         (fraction agreeing with the Keras model's class at ``n_steps``).
     candidates : list of dict
         Every candidate tried, with its score.
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)),
+    ...                           keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...                           keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> result = rateconv.tune(model, x, n_steps=10)
+    >>> 0 <= result.agreement <= 1, len(result.candidates) > 1
+    (True, True)
+    >>> net = rateconv.convert(model, **result.convert_options)  # no data needed
     """
 
     network: object
@@ -155,6 +167,21 @@ def convert(
     Returns
     -------
     SpikingNetwork
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)),
+    ...                           keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...                           keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> net = rateconv.convert(model)                 # one for one, no data
+    >>> net.tuning is None
+    True
+    >>> net = rateconv.convert(model, calibration_data=x, n_steps=10)
+    >>> sorted(net.tuning)                        # doctest: +NORMALIZE_WHITESPACE
+    ['initial_state', 'percentile', 'probe_synapse', 'readout', 'reset', 'scales',
+     'synapse', 'target']
     """
     if calibration_data is None:
         if n_steps is not None:
@@ -210,6 +237,18 @@ def tune(
     Returns
     -------
     TuningResult
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)),
+    ...                           keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...                           keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> result = rateconv.tune(model, x, n_steps=10)
+    >>> sorted(result.options)                   # doctest: +NORMALIZE_WHITESPACE
+    ['initial_state', 'percentile', 'probe_synapse', 'readout', 'reset', 'scales',
+     'synapse', 'target']
     """
     n_steps = _checks.check_int("n_steps", n_steps)
     dt = _checks.check_positive("dt", dt, unit="a time in seconds")
