@@ -126,7 +126,7 @@ def register_device(
     ...     "my-chip", energy_per_synop=5e-12, energy_per_neuron=20e-12, spiking=True
     ... ).energy_per_synop
     5e-12
-    >>> from rateconv.energy import DEVICES   # the module: rateconv.energy is the function
+    >>> from rateconv.energy import DEVICES   # rateconv.energy is the function
     >>> del DEVICES["my-chip"]
     """
     _checks.check_type("name", name, str, "a str")
@@ -252,9 +252,10 @@ class EnergyReport:
     Examples
     --------
     >>> import numpy as np, keras, rateconv
-    >>> model = keras.Sequential([keras.Input((4,)),
-    ...                           keras.layers.Dense(16, activation="relu", name="hidden"),
-    ...                           keras.layers.Dense(3, name="out")])
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
     >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
     >>> report = rateconv.energy(rateconv.convert(model, scale_firing_rates=100), x,
     ...                          n_steps=5, devices=["loihi"])
@@ -383,9 +384,10 @@ def energy(
     Examples
     --------
     >>> import numpy as np, keras, rateconv
-    >>> model = keras.Sequential([keras.Input((4,)),
-    ...                           keras.layers.Dense(16, activation="relu", name="hidden"),
-    ...                           keras.layers.Dense(3, name="out")])
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
     >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
     >>> report = rateconv.energy(rateconv.convert(model, scale_firing_rates=100), x,
     ...                          n_steps=5, devices=["loihi", "cpu"])

@@ -167,9 +167,10 @@ class Evaluation:
     Examples
     --------
     >>> import numpy as np, keras, rateconv
-    >>> model = keras.Sequential([keras.Input((4,)),
-    ...                           keras.layers.Dense(16, activation="relu", name="hidden"),
-    ...                           keras.layers.Dense(3, name="out")])
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
     >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
     >>> y = model.predict(x, verbose=0).argmax(-1)
     >>> sim = rateconv.Simulator(rateconv.convert(model), progress=False)

@@ -61,9 +61,10 @@ class Stage:
     Examples
     --------
     >>> import numpy as np, keras, rateconv
-    >>> model = keras.Sequential([keras.Input((4,)),
-    ...                           keras.layers.Dense(16, activation="relu", name="hidden"),
-    ...                           keras.layers.Dense(3, name="out")])
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
     >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
     >>> stage = rateconv.convert(model).by_name["hidden"]
     >>> stage.kind, stage.output_shape, type(stage.spiking_neuron).__name__
@@ -135,9 +136,10 @@ class SpikingNetwork:
     Examples
     --------
     >>> import numpy as np, keras, rateconv
-    >>> model = keras.Sequential([keras.Input((4,)),
-    ...                           keras.layers.Dense(16, activation="relu", name="hidden"),
-    ...                           keras.layers.Dense(3, name="out")])
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
     >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
     >>> net = rateconv.convert(model)
     >>> [stage.name for stage in net.neuron_stages]

@@ -38,9 +38,7 @@ OBJECTS = public_objects()
 def test_every_export_is_checked():
     # constants (DT, TAU_RC, TAU_REF, __version__) carry source docstrings
     # for pdoc; everything else is a class or a function checked below
-    constants = {
-        n for n in rateconv.__all__ if not (callable(getattr(rateconv, n)))
-    }
+    constants = {n for n in rateconv.__all__ if not (callable(getattr(rateconv, n)))}
     assert constants <= {"DT", "TAU_RC", "TAU_REF", "__version__"}, constants
     assert len(OBJECTS) >= 40
 

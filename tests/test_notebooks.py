@@ -87,7 +87,8 @@ def plotting_cells(nb):
     return [
         i
         for i, c in enumerate(nb.cells)
-        if c.cell_type == "code" and ("display(" in c.source or "plt.show()" in c.source)
+        if c.cell_type == "code"
+        and ("display(" in c.source or "plt.show()" in c.source)
     ]
 
 

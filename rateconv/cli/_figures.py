@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from rateconv.metrics import spike_counts
 
 #: Images whose output probes ``--plot-dir`` draws; the raster is the first's.

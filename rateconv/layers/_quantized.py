@@ -56,7 +56,8 @@ class QuantizedReLU(keras.layers.Layer):
     --------
     >>> import numpy as np, keras, rateconv
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8),
-    ...                           rateconv.QuantizedReLU(levels=8), keras.layers.Dense(2)])
+    ...                           rateconv.QuantizedReLU(levels=8),
+    ...                           keras.layers.Dense(2)])
     >>> net = rateconv.convert(model)         # half-threshold IF neurons
     >>> type(net.by_name[model.layers[1].name].spiking_neuron).__name__
     'SpikingQuantizedReLU'

@@ -453,9 +453,10 @@ def import_nir(graph_or_path, *, name=None):
     Examples
     --------
     >>> import numpy as np, keras, rateconv
-    >>> model = keras.Sequential([keras.Input((4,)),
-    ...                           keras.layers.Dense(16, activation="relu", name="hidden"),
-    ...                           keras.layers.Dense(3, name="out")])
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
     >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "net.nir"

@@ -188,16 +188,10 @@ class Simulator:
     Examples
     --------
     >>> import numpy as np, keras, rateconv
-    >>> model = keras.Sequential([keras.Input((4,)),
-    ...                           keras.layers.Dense(16, activation="relu", name="hidden"),
-    ...                           keras.layers.Dense(3, name="out")])
-    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
-    >>> sim = rateconv.Simulator(rateconv.convert(model, scale_firing_rates=50),
-    ...                          progress=False)
-    >>> sim.predict(x, mode="rate").shape                 # equals model.predict
-    (64, 3)
-    >>> sim.predict(x, n_steps=20).shape                  # every step's output
-    (64, 20, 3)
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "relu")])
+    >>> sim, x = rateconv.Simulator(rateconv.convert(model)), np.ones((2, 4), "f4")
+    >>> sim.predict(x, mode="rate").shape, sim.predict(x, n_steps=20).shape
+    ((2, 3), (2, 20, 3))
     """
 
     def __init__(

@@ -320,11 +320,12 @@ def normalize(
     Examples
     --------
     >>> import numpy as np, keras, rateconv
-    >>> model = keras.Sequential([keras.Input((4,)),
-    ...                           keras.layers.Dense(16, activation="relu", name="hidden"),
-    ...                           keras.layers.Dense(3, name="out")])
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
     >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
-    >>> net = rateconv.normalize(rateconv.convert(model), x)   # 99.9th pct -> 1 spike/step
+    >>> net = rateconv.normalize(rateconv.convert(model), x)  # 99.9th pct: 1 a step
     >>> sim = rateconv.Simulator(net, progress=False)
     >>> bool(np.allclose(sim.predict(x, mode="rate"), model.predict(x, verbose=0),
     ...                  atol=1e-5))                  # rate mode unchanged
@@ -453,9 +454,10 @@ def calibrate(
     Examples
     --------
     >>> import numpy as np, keras, rateconv
-    >>> model = keras.Sequential([keras.Input((4,)),
-    ...                           keras.layers.Dense(16, activation="relu", name="hidden"),
-    ...                           keras.layers.Dense(3, name="out")])
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
     >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
     >>> net = rateconv.normalize(rateconv.convert(model), x)
     >>> net = rateconv.calibrate(net, x, n_steps=8)   # IF gain and bias for 8 steps
