@@ -54,7 +54,7 @@ class QuantizedReLU(keras.layers.Layer):
 
     Examples
     --------
-    >>> import numpy as np, keras, rateconv
+    >>> import keras, rateconv
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8),
     ...                           rateconv.QuantizedReLU(levels=8),
     ...                           keras.layers.Dense(2)])

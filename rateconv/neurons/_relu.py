@@ -262,7 +262,7 @@ class SpikingClippedRectifiedLinear(_SpikeCap, ClippedRectifiedLinear):
 
     Examples
     --------
-    >>> import numpy as np, rateconv
+    >>> import rateconv
     >>> n = rateconv.SpikingClippedRectifiedLinear(max_value=6.0)
     >>> n.as_rate()                          # what it averages to
     ClippedRectifiedLinear(amplitude=1.0, gain=1.0, bias=0.0, max_value=6.0)
