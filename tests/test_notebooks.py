@@ -49,6 +49,8 @@ def test_there_are_notebooks():
 def test_committed_without_outputs(path):
     # outputs are made by running, never committed: diffs stay readable and
     # nothing stale is shown as a result
+    nbformat = pytest.importorskip("nbformat")
+    nbformat.validate(nbformat.read(path, as_version=4))
     for i, cell in enumerate(code_cells(read(path))):
         assert cell["outputs"] == [], f"{path.name} code cell {i} has outputs"
         assert cell["execution_count"] is None, f"{path.name} code cell {i}"
