@@ -17,7 +17,6 @@ import json
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 
 import rateconv
@@ -72,7 +71,7 @@ def main(argv=None):
     data = datasets.load_fashion_mnist(download=False)
     rows = []
     for name in args.models:
-        model = keras.models.load_model(Path(args.model_dir) / f"{name}.keras")
+        model = rateconv.load_model(Path(args.model_dir) / f"{name}.keras")
         row = evaluate_model(
             model, name, data, args.n_steps, args.n_calibration, args.n_test
         )

@@ -42,6 +42,7 @@ from rateconv.layers import (
     remove_spiking_aware,
     spiking_aware_model,
 )
+from rateconv.loading import load_model
 from rateconv.metrics import Evaluation
 from rateconv.network import SpikingNetwork, Stage
 from rateconv.neurons import (
@@ -105,6 +106,7 @@ __all__ = [
     "export_nir",
     "import_nir",
     "lif_gain_bias",
+    "load_model",
     "load_pretrained",
     "normalize",
     "register_converter",

@@ -207,12 +207,13 @@ def test_subset_report_and_plot_dir(tmp_path, sample, capsys):
         assert f"wrote {figure}" in out
 
 
-class Doubler(keras.layers.Layer):  # deliberately not registered
-    def call(self, x):
-        return 2 * x
-
-
 def test_unknown_custom_class_is_a_pointer(tmp_path, capsys):
+    # deliberately not registered, and local so that no Keras version finds it
+    # by importing its module (Keras 3.3 does that for a module-level class)
+    class Doubler(keras.layers.Layer):
+        def call(self, x):
+            return 2 * x
+
     model = keras.Sequential(
         [
             keras.Input((28, 28, 1)),

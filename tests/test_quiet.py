@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 # absl's header (I0000 00:00:... file.cc:123]), its pre-init banner, and
 # TensorFlow's Python logger
@@ -51,6 +53,24 @@ def _run(args, env_changes=None):
     )
 
 
+def _tensorflow_version():
+    import tensorflow as tf
+
+    return tuple(int(part) for part in tf.__version__.split(".")[:2])
+
+
+# TensorFlow 2.16 logs XLA's start-up lines ("XLA service ... initialized",
+# "Compiled cluster using XLA!") through an absl that TF_CPP_MIN_LOG_LEVEL and
+# absl::SetMinLogLevel of libtensorflow_framework do not reach; strict, so the
+# mark goes once the floor moves past 2.16
+xla_logs_on_tf216 = pytest.mark.xfail(
+    _tensorflow_version() < (2, 17),
+    reason="TensorFlow 2.16 prints XLA start-up lines at the first compiled run",
+    strict=True,
+)
+
+
+@xla_logs_on_tf216
 def test_import_and_evaluate_are_quiet():
     done = _run(["-c", SCRIPT])
     assert done.returncode == 0, done.stderr
@@ -73,6 +93,7 @@ def test_users_own_log_level_is_respected():
     assert "oneDNN" in done.stderr  # TensorFlow's INFO lines, as asked
 
 
+@xla_logs_on_tf216
 def test_cli_quiet_and_verbose(tiny_model_path):
     argv = ["-m", "rateconv", "evaluate", str(tiny_model_path)]
     argv += ["--dataset", "fashion_mnist_sample", "--n-images", "20", "--n-steps", "2"]

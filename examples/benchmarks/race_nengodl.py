@@ -578,7 +578,7 @@ def parse_args(argv=None):
 def load_model(path):
     """The Keras model to race and a description of where it came from."""
     if path:
-        return keras.models.load_model(path), str(path)
+        return rateconv.load_model(path), str(path)
     try:
         model = rateconv.load_pretrained()
     except (FileNotFoundError, ValueError) as e:

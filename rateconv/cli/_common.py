@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import keras
 import numpy as np
 
 from rateconv._version import __version__
+from rateconv.loading import read_model
 from rateconv.metrics import Evaluation
 from rateconv.simulator import Simulator, auto_precision
 from rateconv.synapses import Alpha, Lowpass
@@ -24,7 +24,6 @@ from rateconv.tuning import calibrate, convert, normalize
 from rateconv.zoo.pretrained import (
     available,
     conversion_options,
-    explain_load_error,
     load_pretrained,
 )
 
@@ -42,31 +41,36 @@ def one_line(error):
     return " ".join(lines) or type(error).__name__
 
 
-def load_model(spec):
-    """A Keras model from a ``.keras`` file or a pretrained name."""
+def open_model(spec):
+    """``(model, note)`` from a model file or a pretrained name.
+
+    A file is read by `rateconv.loading.read_model` (Keras 3 archives, Keras 2
+    HDF5 files of any extension, tf.keras SavedModel directories); ``note``
+    is the line the report prints about it (what the file was, and that a
+    Keras 2 compile state was dropped), None for a pretrained name.
+    """
     path = Path(spec)
     # anything that looks like a path is a file, never a pretrained name (whose
     # lookup would fail with a confusing message about the manifest)
     if path.suffix or os.sep in spec or path.exists():
-        if not path.is_file():
-            raise UsageError(f"model file not found: {spec}")
-        if path.suffix == ".keras" and not zipfile.is_zipfile(path):
-            # Keras itself reports such a file as "File not found"
-            raise UsageError(
-                f"{spec} is not a Keras .keras archive (not a zip file): it is "
-                "corrupt or truncated; save or train the model again"
-            )
         try:
-            return keras.models.load_model(path)
+            loaded = read_model(path)
+        except FileNotFoundError as e:
+            raise UsageError(f"model file not found: {spec}") from e
         except Exception as e:
-            # a class Keras cannot find: its name and the remedy, not the dump
-            why = explain_load_error(e) or one_line(e)
-            raise UsageError(f"could not load {spec} as a Keras model: {why}") from e
+            raise UsageError(one_line(e)) from e
+        return loaded.model, loaded.describe() if loaded.format != "keras" else None
     if spec in available():
-        return load_pretrained(spec)
+        return load_pretrained(spec), None
     raise UsageError(
-        f"MODEL must be a .keras file or a pretrained name {available()}; got {spec!r}"
+        "MODEL must be a model file (.keras, .h5, a SavedModel directory) or a "
+        f"pretrained name {available()}; got {spec!r}"
     )
+
+
+def load_model(spec):
+    """A Keras model from a model file or a pretrained name (see `open_model`)."""
+    return open_model(spec)[0]
 
 
 def conversion(spec, flags, *, tune=False):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from rateconv.cli._common import conversion, load_model
+from rateconv.cli._common import conversion, open_model
 from rateconv.cli._options import CONVERT_OPTIONS, add_option, add_options, given
 from rateconv.cli.evaluate import DATA_OPTIONS, load_data
 from rateconv.energy import DEVICES, energy
@@ -17,7 +17,11 @@ def add_parser(subparsers):
         help="count spikes, synaptic operations and MACs on test images and "
         "estimate the energy per inference on CPU, GPU, Loihi, SpiNNaker...",
     )
-    p.add_argument("model", help="a .keras file or a pretrained name")
+    p.add_argument(
+        "model",
+        help="a model file (Keras 3 .keras, Keras 2 or 3 .h5, a tf.keras "
+        "SavedModel directory) or a pretrained name",
+    )
     add_options(p, ("n_steps", *DATA_OPTIONS, "calibration_data", "json"))
     add_options(p, ("minibatch_size",))
     add_option(p, "n_images", default=1000)
@@ -33,7 +37,7 @@ def add_parser(subparsers):
 
 
 def cmd_energy(args):
-    model = load_model(args.model)
+    model, loaded = open_model(args.model)
     dataset, data, _ = load_data(args, model)
     x, y = data.x, data.y
     net = convert(model, **conversion(args.model, given(args, CONVERT_OPTIONS)))
@@ -48,11 +52,18 @@ def cmd_energy(args):
     if args.json:
         print(
             json.dumps(
-                {"model": args.model, "data": data.to_json(), **report.as_dict()},
+                {
+                    "model": args.model,
+                    "loaded": loaded,
+                    "data": data.to_json(),
+                    **report.as_dict(),
+                },
                 indent=2,
             )
         )
     else:
         print(f"{args.model} on {len(x)} samples")
+        if loaded:
+            print(f"  {loaded}")
         print(f"  {data.text()}")
         print(report.summary())

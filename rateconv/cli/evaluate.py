@@ -12,7 +12,7 @@ from rateconv.cli._common import (
     UsageError,
     conversion,
     describe_probe,
-    load_model,
+    open_model,
     provenance,
     report,
     run_evaluation,
@@ -42,7 +42,11 @@ def add_parser(subparsers):
         "error at every step, on your own data (--data, fed exactly as stored) "
         "or a built-in test set (--dataset).",
     )
-    p.add_argument("model", help="a .keras file or a pretrained name")
+    p.add_argument(
+        "model",
+        help="a model file (Keras 3 .keras, Keras 2 or 3 .h5, a tf.keras "
+        "SavedModel directory) or a pretrained name",
+    )
     add_options(p, EVALUATION_OPTIONS)
     add_options(p, (*DATA_OPTIONS, "calibration_data", "json"))
     add_option(p, "plot")
@@ -94,7 +98,7 @@ def load_data(args, model):
 
 def cmd_evaluate(args):
     strategy = strategy_from_args(args)  # first: before TensorFlow starts devices
-    model = load_model(args.model)
+    model, loaded = open_model(args.model)
     dataset, data, calibration = load_data(args, model)
     options = conversion(args.model, given(args, CONVERT_OPTIONS), tune=args.tune)
     settings = RunSettings.from_args(args)
@@ -113,6 +117,7 @@ def cmd_evaluate(args):
     if args.json:
         out = {
             "model": args.model,
+            "loaded": loaded,
             "dataset": dataset,
             "data_dir": args.data_dir,
             "data": {**data.to_json(), "seconds_for_all": full_seconds},
@@ -133,6 +138,8 @@ def cmd_evaluate(args):
             f"{args.model} on {len(data.x)} samples, {args.n_steps} steps "
             f"({result.seconds:.1f} s); convert options {options}"
         )
+        if loaded:
+            print(f"  {loaded}")
         print(f"  {data.text()}")
         if len(data.x) < data.n_total:
             print(

@@ -58,7 +58,7 @@ def add_parser(subparsers):
         "--init",
         default=None,
         metavar="MODEL",
-        help="start from this trained model (a .keras file or a pretrained name) "
+        help="start from this trained model (a model file or a pretrained name) "
         "instead of new weights: fine-tuning (--activation is then ignored)",
     )
     p.add_argument(

@@ -139,7 +139,7 @@ class SoftLIF(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {
+        config = {
             **super().get_config(),
             "sigma": self.sigma,
             "tau_rc": self.tau_rc,
@@ -148,6 +148,14 @@ class SoftLIF(keras.layers.Layer):
             "max_rate": self.max_rate,
             "intercept": self.intercept,
         }
+        # Keras before 3.4 leaves it out of Layer.get_config; a
+        # FiringRateRegularizer on the neurons must survive saving
+        if self.activity_regularizer is not None:
+            config.setdefault(
+                "activity_regularizer",
+                keras.regularizers.serialize(self.activity_regularizer),
+            )
+        return config
 
 
 @register_converter(SoftLIF)

@@ -4,7 +4,7 @@
 architecture, training settings and the errors measured on the test set.
 `load_pretrained` verifies the checksum and the architecture before returning
 the Keras model, so a corrupt or swapped file is an error, never a silently
-different network.
+different network.  Model files are read with `rateconv.load_model`.
 """
 
 from __future__ import annotations
@@ -12,45 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 
-import keras
+# explain_load_error: importable from here as before the loader existed
+from rateconv.loading import explain_load_error, load_model  # noqa: F401
 
 PRETRAINED_DIR_ENV = "RATECONV_PRETRAINED_DIR"
 """Environment variable naming a directory with ``manifest.json`` and weights."""
 MANIFEST = "manifest.json"
 DEFAULT_NAME = "fashion_mnist_softlif"
 """The network the demo uses: the reference network with soft-LIF neurons."""
-
-
-# Keras' words when a .keras file names a class nobody registered
-_UNKNOWN_CLASS = re.compile(r"Could not locate (?:class|function) '([^']+)'")
-RATECONV_CLASSES = ("SoftLIF", "QuantizedReLU", "SpikingAware", "FiringRateRegularizer")
-"""rateconv's Keras classes, registered by ``import rateconv``."""
-
-
-def explain_load_error(error):
-    """What to do about a `keras.models.load_model` error, or "" if nothing.
-
-    Keras reports a class it cannot find ("Could not locate class 'SoftLIF'")
-    inside a long config dump; this names the class and the remedy.
-    """
-    match = _UNKNOWN_CLASS.search(str(error))
-    if match is None:
-        return ""
-    name = match.group(1)
-    if name in RATECONV_CLASSES:
-        return (
-            f"the model uses rateconv's {name}: `import rateconv` before "
-            "keras.models.load_model (importing registers rateconv's layers)"
-        )
-    return (
-        f"the model uses a custom class {name!r} that Keras cannot find: import "
-        "the module defining it (decorated with "
-        "@keras.saving.register_keras_serializable) before loading, or pass "
-        f"custom_objects={{{name!r}: {name}}}"
-    )
 
 
 def pretrained_dir():
@@ -204,14 +175,9 @@ def load_pretrained(name=DEFAULT_NAME, *, directory=None):
             "the repository (git checkout -- pretrained/)."
         )
     try:
-        model = keras.models.load_model(path)
+        model = load_model(path)
     except Exception as e:  # keras raises many types for a bad archive
-        hint = explain_load_error(e)
-        raise ValueError(
-            f"Could not load {path} as a Keras model: {hint}"
-            if hint
-            else f"Could not load {path} as a Keras model ({type(e).__name__}: {e})."
-        ) from e
+        raise ValueError(f"Could not load {path} as a Keras model: {e}") from e
     expected = entry.get("architecture")
     if expected is not None and architecture_of(model) != expected:
         raise ValueError(
@@ -276,11 +242,9 @@ def register_pretrained(model_path, name, *, directory=None, **info):
             "manifest can refer to it by a relative path."
         )
     try:
-        model = keras.models.load_model(model_path)
+        model = load_model(model_path)
     except Exception as e:  # keras raises many types for a bad archive
-        raise ValueError(
-            f"Could not load {model_path} as a Keras model ({type(e).__name__}: {e})."
-        ) from e
+        raise ValueError(f"Could not load {model_path} as a Keras model: {e}") from e
     path = directory / MANIFEST
     # a corrupt manifest raises here, before anything is overwritten
     manifest = _load_manifest_file(path) if path.is_file() else {"models": {}}
