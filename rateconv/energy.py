@@ -259,8 +259,8 @@ class EnergyReport:
     >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
     >>> report = rateconv.energy(rateconv.convert(model, scale_firing_rates=100), x,
     ...                          n_steps=5, devices=["loihi"])
-    >>> sorted(report.totals)
-    ['input_macs', 'macs', 'neuron_updates', 'neurons', 'spikes', 'synops']
+    >>> {"macs", "synops", "spikes", "neuron_updates"} <= set(report.totals)
+    True
     >>> report.device_energy(report.devices[0])["snn"] > 0
     True
     """

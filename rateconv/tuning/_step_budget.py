@@ -181,9 +181,8 @@ def convert(
     >>> net.tuning is None
     True
     >>> net = rateconv.convert(model, calibration_data=x, n_steps=10)
-    >>> sorted(net.tuning)                        # doctest: +NORMALIZE_WHITESPACE
-    ['initial_state', 'percentile', 'probe_synapse', 'readout', 'reset', 'scales',
-     'synapse', 'target']
+    >>> net.tuning["readout"] in ("last", "mean")   # what was chosen
+    True
     """
     if calibration_data is None:
         if n_steps is not None:
@@ -249,9 +248,10 @@ def tune(
     ...     keras.layers.Dense(3, name="out")])
     >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
     >>> result = rateconv.tune(model, x, n_steps=10)
-    >>> sorted(result.options)                   # doctest: +NORMALIZE_WHITESPACE
-    ['initial_state', 'percentile', 'probe_synapse', 'readout', 'reset', 'scales',
-     'synapse', 'target']
+    >>> result.options["initial_state"] in ("zero", "half", "uniform")
+    True
+    >>> sorted(result.options["scales"])          # per-layer firing-rate scale
+    ['hidden']
     """
     n_steps = _checks.check_int("n_steps", n_steps)
     dt = _checks.check_positive("dt", dt, unit="a time in seconds")
