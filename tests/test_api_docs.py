@@ -49,7 +49,8 @@ def test_numpy_docstring_with_an_example(name, obj):
     assert doc, f"{name} has no docstring"
     summary = doc.splitlines()[0]
     assert summary.strip() and len(summary) <= 88, f"{name}: one-line summary"
-    section = re.search(r"^Examples\n--------\n", doc, re.M)
+    # "Examples" (numpydoc's name; "Example" is read the same by pdoc)
+    section = re.search(r"^Examples?\n-{7,8}\n", doc, re.M)
     assert section and ">>> " in doc[section.end() :], (
         f"{name}: numpy-style 'Examples' section with a >>> example"
     )
@@ -64,7 +65,9 @@ def test_examples_run(name, obj):
     finder = doctest.DocTestFinder(recurse=False)
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     runner = doctest.DocTestRunner(optionflags=flags)
-    tests = finder.find(obj, name, globs={})
+    # as doctest runs a module's examples: with the module's names in scope
+    module = inspect.getmodule(obj)
+    tests = finder.find(obj, name, module=module, globs=dict(vars(module)))
     assert tests and tests[0].examples, f"{name}: no doctest examples"
     for test in tests:
         runner.run(test, out=lambda s: None)  # failures are counted below
