@@ -36,6 +36,7 @@ from rateconv.simulator import (
     Simulator,
     forward_graph,
     set_fused_kernels,
+    set_int8_kernels,
 )
 from rateconv.tuning import convert
 
@@ -107,8 +108,32 @@ def peak_memory_mb():
     return kb / 1024 if platform.system() != "Darwin" else kb / 2**20
 
 
+SPEED_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_bf16",
+    "amx_int8",
+)
+"""The instruction sets that decide the simulator's speed (and its paths)."""
+
+
+def instruction_sets():
+    """Which of `SPEED_FLAGS` this CPU has, as one string (``"none"`` if
+    none or unknown); AMX absent is worth saying: ``"no AMX"`` is appended."""
+    from rateconv.simulator import cpu_flags
+
+    flags = cpu_flags()
+    found = [f for f in SPEED_FLAGS if f in flags]
+    if not any(f.startswith("amx") for f in found):
+        found.append("no AMX")
+    return " ".join(found) if flags else "unknown (no /proc/cpuinfo)"
+
+
 def machine_description():
-    """CPU model and core count, for the report."""
+    """CPU model, core count and instruction sets, for the report."""
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -118,7 +143,7 @@ def machine_description():
                     break
     except OSError:
         pass
-    return f"{model}, {os.cpu_count()} cores"
+    return f"{model}, {os.cpu_count()} cores [{instruction_sets()}]"
 
 
 def _compare_engines(network, x, batch, n_steps, *, probe_synapse, min_seconds):
@@ -145,8 +170,11 @@ def _compare_engines(network, x, batch, n_steps, *, probe_synapse, min_seconds):
 def _compare_variants(network, x, batch_sizes, n_steps, *, probe_synapse, min_seconds):
     """Seconds and dense ratios of the simulator's options, side by side.
 
-    For each batch size: bfloat16 spike arithmetic on and off, and the fused
-    CPU neuron kernels (`rateconv.simulator.set_fused_kernels`) on and off.
+    For each batch size: each precision of the spike-reading layers
+    (float32, bfloat16, int8), and the fused CPU neuron kernels
+    and int8 instructions (`rateconv.simulator.set_fused_kernels`,
+    `set_int8_kernels`) on and off together: every fast path, which changes
+    the speed and never the results.
     """
     rows = []
     forward = relu_forward(network)
@@ -154,9 +182,10 @@ def _compare_variants(network, x, batch_sizes, n_steps, *, probe_synapse, min_se
         xb = x[:batch]
         xt = tf.constant(xb)
         fwd = _timeit(lambda xt=xt: forward(xt)[0].numpy(), min_seconds=min_seconds)
-        for precision in ("float32", "bfloat16"):
+        for precision in ("float32", "bfloat16", "int8"):
             for kernels in (False, True) if FUSED_KERNELS_INSTALLED else (False,):
                 previous = set_fused_kernels(kernels)
+                previous_int8 = set_int8_kernels(kernels)
                 try:  # the kernels are chosen when the graphs are built
                     sim = Simulator(
                         network,
@@ -172,6 +201,7 @@ def _compare_variants(network, x, batch_sizes, n_steps, *, probe_synapse, min_se
                     )
                 finally:
                     set_fused_kernels(previous)
+                    set_int8_kernels(previous_int8)
                 rows.append(
                     {
                         "batch": batch,
@@ -221,7 +251,7 @@ def run_benchmark(
     log : callable or None
         Called with a line of text as each measurement finishes.
     variants : bool
-        Also time bfloat16 on and off and the fused kernels on and off at
+        Also time each precision with the fast paths on and off at
         ``compare_steps`` for each batch size above 1 (``variants``).
 
     Returns
@@ -236,7 +266,12 @@ def run_benchmark(
     """
     if not isinstance(network, SpikingNetwork):
         network = convert(network)
-    log = log or (lambda line: None)
+    tag = f" [{machine_description()}]"
+    print_log = log or (lambda line: None)
+
+    def log(line):
+        print_log(line + tag)
+
     x = np.asarray(x, np.float32)
     if len(x) < max(batch_sizes):
         x = np.concatenate([x] * math.ceil(max(batch_sizes) / len(x)))
@@ -264,6 +299,7 @@ def run_benchmark(
         sim = Simulator(
             network, minibatch_size=batch, progress=False, precision=precision
         )
+        result["precision"] = sim.precision  # "auto" resolved
         for steps in n_steps:
             seconds = _timeit(
                 lambda sim=sim, xb=xb, steps=steps: sim.predict(

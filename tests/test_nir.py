@@ -326,3 +326,26 @@ def test_import_of_a_corrupt_file_says_so(tmp_path):
     bad.write_bytes(b"not an HDF5 file")
     with pytest.raises(ValueError, match="not a readable NIR file"):
         rateconv.import_nir(bad)
+
+
+def test_round_trip_gives_identical_spikes_at_the_defaults(monkeypatch):
+    """With the default precision (int8: integer spike sums), export then
+    import runs the same spikes: every neuron's count and the outputs."""
+    monkeypatch.delenv("RATECONV_PRECISION", raising=False)  # conftest pins it
+    net = rateconv.convert(
+        _residual_if_model(), synapse=0.005, scale_firing_rates=SCALES
+    )
+    back = rateconv.import_nir(rateconv.export_nir(net))
+    x, y = _images(), np.zeros(4, int)
+    runs = []
+    for n in (net, back):
+        sim = rateconv.Simulator(n, warn_activity=False)
+        assert sim.precision == "int8"
+        runs.append(sim.evaluate(x, y, n_steps=N_STEPS, return_outputs=True))
+    a, b = runs
+    for stage in net.neuron_stages:
+        counts_a = a.activity[stage.name].rates
+        counts_b = b.activity[_node(net, stage.name)].rates
+        assert counts_a.sum() > 0
+        np.testing.assert_array_equal(counts_a, counts_b, err_msg=stage.name)
+    np.testing.assert_allclose(a.outputs, b.outputs, rtol=1e-5, atol=1e-6)

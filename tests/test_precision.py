@@ -1,4 +1,4 @@
-"""``precision="auto"``: bfloat16 where the CPU multiplies it natively."""
+"""``precision="auto"``: int8 on a CPU (exact integer spike sums)."""
 
 import numpy as np
 import pytest
@@ -20,7 +20,9 @@ def test_cpu_flags_decide(tmp_path):
 
 def test_auto_follows_the_cpu_unless_the_environment_says(monkeypatch):
     monkeypatch.delenv(_precision.PRECISION_ENV, raising=False)
-    expected = "bfloat16" if _precision.cpu_has_bf16() else "float32"
+    import tensorflow as tf
+
+    expected = "float32" if tf.config.list_logical_devices("GPU") else "int8"
     assert rateconv.simulator.auto_precision() == expected
     net = rateconv.convert(conv_net(), scale_firing_rates=50)
     assert rateconv.Simulator(net).precision == expected

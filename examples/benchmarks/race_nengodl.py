@@ -22,7 +22,12 @@ What it does:
    ``inference_only=True``, with and without a 5 ms synapse on the connections
    leaving neuron layers, probe synapse 0.1 s;
 5. runs rateconv on the same images and settings, in this process;
-6. prints a table: accuracy at the last step, warm image-steps/s (build and
+6. races the time to evaluate the images at a spiking accuracy within 1 point
+   of each tool's own rate-mode accuracy, each at its best settings: rateconv
+   tuned for each step budget of ``--tuned-steps`` (one-call conversion on
+   1,000 training images), NengoDL's fastest run that gets there
+   (`_time_to_accuracy.py`);
+7. prints a table: accuracy at the last step, warm image-steps/s (build and
    the first, compiling minibatch excluded; the fastest of ``--repeats`` timed
    runs), each tool's cost relative to a plain Keras ReLU forward pass of the
    same network ("x dense": time per image-step / time per image forward), and
@@ -64,6 +69,9 @@ import tensorflow as tf  # noqa: E402
 import rateconv  # noqa: E402
 from rateconv import datasets, metrics  # noqa: E402
 from rateconv.zoo.models import prepare_images  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _time_to_accuracy as tta  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # retracing notes from each new Simulator
 
@@ -548,6 +556,15 @@ def parse_args(argv=None):
         help="NengoDL's unroll_simulation (default 1, its default; must divide "
         "every n_steps)",
     )
+    p.add_argument(
+        "--tuned-steps",
+        type=int,
+        nargs="*",
+        default=[5, 10, 15, 20, 30, 50],
+        help="step budgets of the time-to-accuracy race: rateconv tuned for each "
+        "(one-call conversion on 1,000 training images), smallest first, until "
+        "one is within 1 point of its rate accuracy; none to skip that race",
+    )
     p.add_argument("--venv", default=str(DEFAULT_VENV), help="NengoDL's environment")
     p.add_argument(
         "--base-python",
@@ -677,6 +694,23 @@ def main(argv=None):
                 probe=args.probe,
                 repeats=args.repeats,
             )
+    if args.tuned_steps:
+        print("Time to accuracy (rateconv tuned per step budget) ...", flush=True)
+        # calibration images from the training set, never the test images
+        (x_train, _), _ = datasets.load_dataset("fashion_mnist", download=False)
+        results["time_to_accuracy"] = {
+            "rateconv": tta.rateconv_time_to_accuracy(
+                model,
+                x,
+                y,
+                prepare_images(x_train[:1000]),
+                steps=args.tuned_steps,
+                batch=args.batch,
+                probe=args.probe,
+                repeats=args.repeats,
+            ),
+            "nengodl": tta.nengodl_time_to_accuracy(results["nengodl"], len(x)),
+        }
     dense_ips = dense_floor(model, x, args.batch)
     results["dense_images_per_s"] = dense_ips
     results["cpu_share_of_other_processes"] = others = cpu.others()
@@ -706,6 +740,9 @@ def main(argv=None):
         f"{results['nengodl']['dense_images_per_s']:,.0f} images/s\n"
     )
     print("\n".join(results["table"]))
+    if "time_to_accuracy" in results:
+        r = results["time_to_accuracy"]
+        print("\n" + "\n".join(tta.table(r["rateconv"], r["nengodl"], len(x))))
     if others is not None:
         print(f"\nOther processes used {100 * others:.1f}% of the CPU during the race.")
         if others > 0.05:

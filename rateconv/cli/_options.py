@@ -159,10 +159,11 @@ OPTIONS = {
     "precision": (
         ("--precision",),
         {
-            "choices": ["auto", "float32", "bfloat16"],
+            "choices": ["auto", "int8", "float32", "bfloat16"],
             "default": "auto",
-            "help": "arithmetic of layers reading spikes (default auto: "
-            "bfloat16 where the CPU has it natively, else float32)",
+            "help": "arithmetic of layers reading spikes (default auto: int8, "
+            "exact integer sums of whole spikes, the same on every CPU; "
+            "float32 with a GPU)",
         },
     ),
     "tune": (

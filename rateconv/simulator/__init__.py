@@ -6,8 +6,9 @@
   operation runs once over a whole chunk of timesteps (time folded into the
   batch), and only the elementwise neuron and synapse updates loop over time,
   compiled with XLA.  Stages whose inputs are constant over time are computed
-  once per minibatch.  ``precision="bfloat16"`` runs the layers that read
-  spikes in bfloat16.
+  once per minibatch.  ``precision="int8"`` runs the layers that read
+  whole spikes as exact integer sums with int8 weights
+  (`rateconv.simulator._integer`), ``precision="bfloat16"`` in bfloat16.
 * ``"step"`` (`StepEngine`): the plain reference, which runs the whole network
   once per timestep.  Tests use it to cross-check the other engines.
 
@@ -16,8 +17,9 @@ minibatch loop (`run_minibatches`) is shared by every engine.  After a
 spiking run the simulator warns (`ActivityWarning`) about silent and
 saturated layers, from the spike counts the engines carry.  An engine is a
 new module with an `Engine` subclass decorated with `register_engine`.
-`set_fused_kernels` turns the fused CPU neuron kernels on or off (benchmarks
-time both).
+`set_fused_kernels` turns the fused CPU neuron kernels on or off, and
+`set_int8_kernels` the int8 instructions of the integer layers (benchmarks
+time both; neither changes a result).
 
 May import: ``converter`` and everything below it (``neurons``, ``synapses``,
 ``network``, ``metrics``, ``registry``); the tuning, NIR, reading and CLI
@@ -35,7 +37,8 @@ from rateconv.simulator._fused import HAVE_NUMBA as FUSED_KERNELS_INSTALLED
 from rateconv.simulator._fused import available as fused_kernels_available
 from rateconv.simulator._fused import set_enabled as set_fused_kernels
 from rateconv.simulator._inputs import Minibatch, Source, as_source
-from rateconv.simulator._precision import auto_precision
+from rateconv.simulator._integer import int8_kernels, set_int8_kernels
+from rateconv.simulator._precision import auto_precision, cpu_flags
 from rateconv.simulator._rate import RateEngine, forward_graph
 from rateconv.simulator._run import (
     COUNT_MODES,
@@ -78,6 +81,9 @@ __all__ = [
     "TimeBatchedEngine",
     "as_source",
     "auto_precision",
+    "cpu_flags",
+    "int8_kernels",
+    "set_int8_kernels",
     "engine_class",
     "engine_names",
     "forward_graph",

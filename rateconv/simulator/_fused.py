@@ -9,14 +9,13 @@ chunk, reads each input current once and writes each output once (the
 neuron, its connection synapse and the spike count in one loop), vectorized
 over the block and parallel over blocks.
 
-They compute exactly what the XLA loop computes: the same float32 operations
-in the same order, with XLA's multiply-add contractions and its ``expm1`` /
-``log1p`` (`rateconv.simulator._xla_math`), so spikes, states and outputs are
-bit for bit those of the XLA loop (`tests/test_fused.py`), up to XLA flushing
-subnormal numbers to zero (the kernels flush the synapse and voltage states
-the same way; other subnormal results never change a spike).  Spike counts
-are exact integers (the XLA loop's are float sums of ``amplitude / dt``
-rescaled, equal to them within float rounding).
+They compute what the XLA loop computes (`rateconv.simulator._exact`): each
+neuron-step in float64 from float32 states, each new state rounded to float32
+once, so spikes, states and outputs agree with the XLA loop bit for bit
+(`tests/test_fused.py`) and with a float64 NumPy port of the neuron equations
+to float rounding (`tests/reference.py`).  Spike counts are exact integers.
+Any TensorFlow build gives the same results: nothing depends on how XLA
+evaluates ``expm1`` or ``log1p``.
 
 On by default where numba is installed; ``RATECONV_FUSED=0`` turns them off.
 Covered: `LIF` (refractory period, either reset, ``min_voltage``),
@@ -28,6 +27,7 @@ missing or the tensors are not on the CPU, uses the XLA loop.
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import sys
 import threading
@@ -40,11 +40,7 @@ HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 ENV_SWITCH = "RATECONV_FUSED"
 """Environment variable: ``0`` turns the fused kernels off (XLA loops only)."""
 
-# On by default: side by side on the 2-core AMD EPYC of issue #15 the whole
-# reference network runs about 1.2x faster with them at batch 32 and 200
-# (`rateconv bench`, "kernels on/off").  Not more: the update is bound by
-# XLA's expm1, log1p and divisions, which the kernels evaluate for every
-# neuron and step as XLA does (bit-exactness), more than by memory traffic.
+# On by default (`rateconv bench`, "kernels on/off", times both).
 _enabled = [os.environ.get(ENV_SWITCH, "1") != "0"]
 
 # TensorFlow may run two neuron stages at once (parallel branches of a graph);
@@ -85,7 +81,7 @@ def _f32(x):
     return np.float32(x)
 
 
-def _kind(neuron, synapse):
+def _kind(neuron, synapse, dt=0.001):
     """``"lif"``, ``"if"`` or None (no kernel) for a neuron and its synapse."""
     from rateconv.neurons import LIF, SpikingRectifiedLinear
     from rateconv.synapses import Lowpass
@@ -95,59 +91,51 @@ def _kind(neuron, synapse):
     ):
         return None
     if type(neuron) is LIF:
-        return "lif"
-    if type(neuron) is SpikingRectifiedLinear and neuron.max_spikes_per_step is None:
-        # the kernel has no spike cap: capped neurons run the XLA loop
+        # the kernel's expm1 takes arguments down to -64 (8 halvings)
+        return "lif" if dt / neuron.tau_rc <= 64 else None
+    if type(neuron) is SpikingRectifiedLinear:
+        # with or without a spike cap (`max_spikes_per_step`)
         return "if"
     return None
 
 
-def supports(neuron, synapse):
+def supports(neuron, synapse, dt=0.001):
     """Whether a fused kernel covers this neuron type and synapse here."""
-    return available() and _kind(neuron, synapse) is not None
+    return available() and _kind(neuron, synapse, dt) is not None
 
 
 def _params(neuron, synapse, dt):
-    """The kernel's float32 parameters, rounded as TensorFlow rounds them."""
+    """The kernel's float64 parameters (see `_fused_kernels.kernel`)."""
     if synapse is None:
         a = one_minus_a = 0.0
     else:
         a = synapse.decay(dt)
         one_minus_a = 1 - a
-    amp_dt = neuron.amplitude / dt
-    if _kind(neuron, synapse) == "if":
-        gain_dt = _f32(neuron.gain) * _f32(dt)  # XLA folds constants in float32
-        no_bias = neuron.bias == 0
-        values = (
-            neuron.gain,
-            neuron.bias,
-            dt,
-            amp_dt,
-            0.0,
-            0.0,
-            gain_dt,
-            no_bias,
-            a,  # the synapse's parameters sit at 8 and 9 for both kinds
-            one_minus_a,
-        )
-        return np.array(values, np.float32)
-    tau_rc = _f32(neuron.tau_rc)
+    lif = _kind(neuron, synapse, dt) == "lif"
+    tau_rc = neuron.tau_rc if lif else 1.0
+    cap = getattr(neuron, "max_spikes_per_step", None)
+    halvings = max(0, math.ceil(math.log2(4 * dt / tau_rc)))
     values = (
         neuron.gain,
         neuron.bias,
         dt,
+        # the expm1 of a whole step, computed once
+        math.expm1(-dt / tau_rc),
         tau_rc,
-        neuron.tau_ref,
-        amp_dt,
-        neuron.min_voltage,
-        # XLA divides by a constant as a multiplication by its float32 inverse
-        _f32(1) / tau_rc,
-        a,
+        neuron.tau_ref if lif else 0.0,
+        1.0 - 1e-7,  # the cap on the overshoot of `lif_step`
+        neuron.amplitude / dt,
+        a,  # the synapse's parameters
         one_minus_a,
-        1.0 - 1e-7,
-        _f32(neuron.bias) + _f32(-1),
+        neuron.min_voltage if lif else 0.0,
+        math.inf if cap is None else float(cap),
+        # halvings of the argument of the partial step's expm1 (at most
+        # dt / tau_rc): to 1/4 or less, at most 8
+        halvings,
+        2.0**-halvings,
+        1.0 / tau_rc,
     )
-    return np.array(values, np.float32)
+    return np.array(values, np.float64)
 
 
 class _Buffers:
@@ -188,7 +176,7 @@ def fused_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
 
     from rateconv.simulator._fused_kernels import kernel
 
-    lif = _kind(neuron, synapse) == "lif"
+    lif = _kind(neuron, synapse, dt) == "lif"
     params = _params(neuron, synapse, dt)
     reset_sub = neuron.reset == "subtract"
     n_state = len(neuron.state_names)
@@ -251,5 +239,44 @@ def fused_scan(neuron, synapse, dt, n_steps, static, count="all", rows=None):
             return outs, new_state, new_syn
         counts = tf.reshape(res[-1], shape[1:])
         return outs, new_state, new_syn, counts
+
+    return scan
+
+
+def moved_synapse(synapse, multiplier, bias, dt, n_steps):
+    """`rateconv.simulator._integer.moved_synapse_scan`'s contract, run by a
+    numba kernel: ``fn(x, state) -> (out, state)``."""
+    import tensorflow as tf
+
+    from rateconv.simulator._fused_kernels import moved_synapse_kernel
+
+    a = float(synapse.decay(dt))
+    n_syn = synapse.n_stages
+    buffers = _Buffers()
+
+    def run(x, *states):
+        with _KERNEL_LOCK:
+            batch = x.shape[1]
+            n = x.size // (n_steps * batch)
+            channels = multiplier.shape[0]
+            mult = np.tile(multiplier, n // channels)
+            b = np.tile(bias, n // channels)
+            state = np.stack([s.reshape(batch, n) for s in states])
+            out = buffers.get((n_steps, batch, n))
+            moved_synapse_kernel(
+                x.reshape(n_steps, batch, n), state, out, mult, b, a, n_syn
+            )
+            return (out, *state)
+
+    def scan(x, state):
+        res = tf.numpy_function(
+            run, [x, *state], [tf.float32] * (1 + n_syn), stateful=False
+        )
+        out = tf.ensure_shape(tf.reshape(res[0], tf.shape(x)), x.shape)
+        new = tuple(
+            tf.ensure_shape(tf.reshape(s, tf.shape(state[0])), state[0].shape)
+            for s in res[1:]
+        )
+        return out, new
 
     return scan

@@ -22,7 +22,7 @@ from rateconv.simulator._rate import RateEngine
 from rateconv.simulator._run import ENCODINGS, MODES, RunSpec, run_minibatches
 from rateconv.synapses import as_synapse
 
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("float32", "bfloat16", "int8")
 
 
 def source_and_steps(network, x, y=None, *, labels=None, n_steps, mode, input_encoding):
@@ -123,7 +123,8 @@ def engine_precision(engine_cls, precision):
     """The checked precision an engine runs (``"auto"`` resolved)."""
     _checks.check_choice("precision", precision, ("auto", *PRECISIONS))
     if precision == "auto":
-        return auto_precision() if "bfloat16" in engine_cls.precisions else "float32"
+        chosen = auto_precision()
+        return chosen if chosen in engine_cls.precisions else "float32"
     if precision not in engine_cls.precisions:
         raise ValueError(
             f"precision={precision!r} needs an engine that supports it "
@@ -155,15 +156,15 @@ class Simulator:
         neurons in XLA loops) or ``"step"`` (the reference, one whole network
         pass per step), or any engine added with
         `rateconv.simulator.register_engine`.
-    precision : {"auto", "float32", "bfloat16"}
+    precision : {"auto", "int8", "float32", "bfloat16"}
         Arithmetic of the dense and convolutional layers that read spikes
-        (time-batched engine only; see `rateconv.simulator`).  ``"auto"``
-        (default): bfloat16 where the CPU multiplies it natively (AVX512-BF16
-        or AMX) and no GPU is visible, float32 elsewhere
+        (time-batched engine only; see `rateconv.simulator`).  ``"int8"``:
+        those reading whole spikes run as exact integer sums with int8
+        weights per output channel (synapses moved after them), the same
+        results on every CPU; ``"bfloat16"``: rounded to 8 significant bits.
+        ``"auto"`` (default): int8 on a CPU, float32 with a GPU visible
         (`rateconv.simulator.auto_precision`; ``$RATECONV_PRECISION`` fixes
-        it).  bfloat16 changes results by float rounding only: at most 0.08
-        points of accuracy on the shipped networks.  ``self.precision`` is
-        the one chosen.
+        it).  ``self.precision`` is the one chosen.
     max_chunk_elements : int
         Bound on the elements of one stage's activity for a chunk of timesteps
         (``chunk * batch * neurons``); keeps memory flat in ``n_steps``.

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from rateconv.simulator import _run
 from rateconv.simulator._engines import Engine, register_engine
+from rateconv.simulator._exact import exact_step
 from rateconv.simulator._max_pool import max_pool_step
 
 
@@ -61,17 +62,17 @@ class StepEngine(Engine):
             neuron = stage.spiking_neuron
             if neuron is None:
                 return v, None
-            v, st["neuron"] = neuron.step(v, st["neuron"], dt)
+            v, st["neuron"], st["synapse"], spikes = exact_step(
+                neuron, stage.synapse, v, st["neuron"], st["synapse"], dt
+            )
             if stage.name in spec.probe_voltages:
                 values[stage.name, "voltage"] = st["neuron"][0]
             counts = None
             if spec.count_spikes:  # the rows the time-batched engine counts
                 rows = spec.count_rows
-                counts = tf.tensordot(
-                    mask[:rows], tf.abs(v[:rows]), axes=[[0], [0]]
-                ) * (dt / neuron.amplitude)
-            if stage.synapse is not None:
-                v, st["synapse"] = stage.synapse.step(v, st["synapse"], dt)
+                weights = tf.cast(mask[:rows], tf.float64)
+                counts = tf.tensordot(weights, spikes[:rows], axes=[[0], [0]])
+                counts = tf.cast(counts, tf.float32)
             return v, counts
 
         @tf.function

@@ -3,8 +3,9 @@
 Each stage's linear operation runs once over a whole chunk of timesteps (time
 folded into the batch), and only the elementwise neuron and synapse updates
 loop over time: on the CPU in fused numba kernels where they cover the neuron
-type (`rateconv.simulator._fused`, bit for bit the XLA loop's results), else
-compiled with XLA.  Stages whose inputs are constant over time
+type (`rateconv.simulator._fused`), else compiled with XLA; both compute each
+step in float64 and round the states to float32 once
+(`rateconv.simulator._exact`), so they agree bit for bit.  Stages whose inputs are constant over time
 (everything before the first neuron, with constant input presentation) are
 computed once per minibatch.
 
@@ -30,8 +31,16 @@ import tensorflow as tf
 from rateconv.converter import clone_layer
 from rateconv.simulator import _fused
 from rateconv.simulator._engines import Engine, register_engine
+from rateconv.simulator._exact import exact_step, to_float32
+from rateconv.simulator._integer import (
+    IntegerSpikeOp,
+    integer_plan,
+    moved_synapse_scan,
+)
 from rateconv.simulator._max_pool import max_pool_chunk
+from rateconv.simulator._inputs import Minibatch
 from rateconv.simulator._run import (
+    RunResult,
     TimeMajorCollector,
     advance_stages,
     apply_op,
@@ -44,6 +53,28 @@ from rateconv.simulator._run import (
 )
 
 MAX_CHUNK_STEPS = 25
+
+def _cache_bytes(path="/sys/devices/system/cpu/cpu0/cache/index3/size"):
+    """Half the CPU's last-level cache (16 MiB if unknown)."""
+    try:
+        with open(path) as f:
+            text = f.read().strip().upper()
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        return int(text.rstrip("KMG")) * scale // 2
+    except (OSError, ValueError):
+        return 16 * 2**20
+
+
+CACHE_BYTES = _cache_bytes()
+"""A minibatch runs in pieces whose largest chunk tensor (float32, every step
+of a chunk) takes about this much memory, so that a layer's output is still
+in the CPU's caches when the next stage reads it: per image, batch 200 ran
+slower than batch 32 when the whole minibatch went through each stage."""
+
+MIN_PIECE = 32
+"""The fewest samples of a piece: minibatches up to this size run whole (on
+the AMD EPYC of `examples/guides/speed.md`, pieces of 8 were slower than a
+whole minibatch of 32)."""
 
 
 def fold_time(op, values, n_steps):
@@ -64,19 +95,29 @@ def fold_time(op, values, n_steps):
 
 
 class _LowPrecisionOp:
-    """A weighted layer run in bfloat16 on spike inputs, returning float32."""
+    """A weighted layer run in bfloat16 on spike inputs, returning float32
+    (or, with ``dtype="float64"``, in float64 rounded to float32 once)."""
 
-    def __init__(self, layer, input_shapes):
+    def __init__(self, layer, input_shapes, dtype="bfloat16"):
         shapes = [(None,) + tuple(s) for s in input_shapes]
+        self.dtype = tf.as_dtype(dtype)
         self.layer = clone_layer(
             layer,
-            dtype="bfloat16",
+            dtype=dtype,
             input_shape=shapes[0] if len(shapes) == 1 else shapes,
         )
 
     def __call__(self, *tensors):
-        out = self.layer(*[tf.cast(t, tf.bfloat16) for t in tensors])
-        return tf.cast(out, tf.float32)
+        out = self.layer(*[tf.cast(t, self.dtype) for t in tensors])
+        return to_float32(out)
+
+
+def _weighted(stage):
+    return (
+        not stage.is_input
+        and getattr(stage.op, "kernel", None) is not None
+        and isinstance(stage.op, keras.layers.Layer)
+    )
 
 
 def neuron_scan(
@@ -92,9 +133,9 @@ def neuron_scan(
     memory traffic, each carried tensor being read and written at every step
     (a count of every sample costs 10-20%, of a few rows about 1%).  With
     ``voltage`` the membrane voltage after each step (the first state,
-    time-major) comes last (voltage probes).
+    time-major) comes last (voltage probes).  Each step is `exact_step`:
+    float64 arithmetic, float32 states.
     """
-    count_scale = dt / neuron.amplitude
 
     @tf.function(jit_compile=True)
     def scan(j, state, syn_state, mask):
@@ -102,21 +143,23 @@ def neuron_scan(
         # fuses the elementwise update of each step into one kernel
         outs = tf.TensorArray(j.dtype, size=n_steps)
         # a scalar placeholder when not counting (autograph needs a tensor)
-        total = tf.zeros_like((j if static else j[0])[:rows]) if count else tf.zeros(())
+        shape = (j if static else j[0])[:rows]
+        total = tf.zeros_like(shape, tf.float64) if count else tf.zeros((), tf.float64)
         volts = tf.TensorArray(j.dtype, size=n_steps if voltage else 0)
         for t in tf.range(n_steps):
-            out, state = neuron.step(j if static else j[t], state, dt)
+            out, state, syn_state, spikes = exact_step(
+                neuron, synapse, j if static else j[t], state, syn_state, dt
+            )
             if voltage:
                 volts = volts.write(t, state[0])
             if count:
-                total += tf.abs(out[:rows])  # a spike of either sign is one
-            if synapse is not None:
-                out, syn_state = synapse.step(out, syn_state, dt)
+                total += spikes[:rows]
             outs = outs.write(t, out)
         result = (outs.stack(), state, syn_state)
         if count:
-            counts = tf.tensordot(mask[:rows], total, axes=[[0], [0]]) * count_scale
-            result += (counts,)
+            weights = tf.cast(mask[:rows], tf.float64)
+            counts = tf.tensordot(weights, total, axes=[[0], [0]])
+            result += (tf.cast(counts, tf.float32),)
         return result + ((volts.stack(),) if voltage else ())
 
     return scan
@@ -136,10 +179,10 @@ def synapse_scan(synapse, dt, n_steps):
     return scan
 
 
-def _neuron_loop(stage, voltage=False):
+def _neuron_loop(stage, dt, voltage=False):
     """The fused CPU kernel where it covers the stage, else the XLA loop (also
     for a stage whose voltage is probed: the kernel does not record it)."""
-    if not voltage and _fused.supports(stage.spiking_neuron, stage.synapse):
+    if not voltage and _fused.supports(stage.spiking_neuron, stage.synapse, dt):
         return _fused.fused_scan
     return neuron_scan
 
@@ -149,23 +192,68 @@ class TimeBatchedEngine(Engine):
     """Linear work once per chunk of steps, fused loops for the neurons."""
 
     name = "time_batched"
-    precisions = ("float32", "bfloat16")
+    precisions = ("float32", "bfloat16", "int8")
 
     def __init__(self, network, **options):
         super().__init__(network, **options)
         self._graphs = {}  # (RunSpec.graph_key, batch size) -> compiled chunk
         self._statics = {}  # input encoding -> compiled constant part
         self._low_precision = {}
+        self._plans = {}
 
     def run_batch(self, minibatch, spec):
+        size = minibatch.size
+        piece = self._piece_size(size, spec.n_steps)
+        if piece >= size:
+            return self._run_piece(minibatch, spec)
+        results = []
+        for lo in range(0, size, piece):
+            hi = min(lo + piece, size)
+            part = Minibatch(
+                inputs=[a[lo:hi] for a in minibatch.inputs],
+                start=minibatch.start + lo,
+                n_valid=int(np.clip(minibatch.n_valid - lo, 0, hi - lo)),
+            )
+            results.append(self._run_piece(part, spec, first_row=lo))
+        counts = {}
+        for r in results:  # whole numbers: any order gives the same sums
+            for name, c in r.counts.items():
+                counts[name] = counts.get(name, 0) + c
+        return RunResult(
+            outputs=[np.concatenate(o) for o in zip(*(r.outputs for r in results))],
+            layers={
+                k: np.concatenate([r.layers[k] for r in results])
+                for k in results[0].layers
+            },
+            counts=counts,
+        )
+
+    def _piece_size(self, batch, n_steps):
+        """Samples run together: the largest stage's chunk of them (at the
+        longest chunk) fits in `CACHE_BYTES`; at least `MIN_PIECE`."""
+        largest = max(int(np.prod(s.output_shape)) for s in self.network.stages)
+        steps = min(n_steps, MAX_CHUNK_STEPS)
+        fit = CACHE_BYTES // (4 * largest * steps)
+        return int(max(MIN_PIECE, fit))
+
+    def _run_piece(self, minibatch, spec, first_row=0):
         net = self.network
         size = minibatch.size
         varying = spec.time_varying
         inputs = still_inputs(net, minibatch, spec)
         statics = self._statics_fn(spec)(inputs)
         states = initial_states(net, size, spec.seed, minibatch.start)
+        for name, path in self._integer_plan(spec).items():
+            if path.synapse is not None:  # moved after the linear stage
+                states[path.source]["synapse"] = ()
+                shape = (size,) + tuple(net[name].output_shape)
+                states[name]["moved"] = path.synapse.initial_state(shape)
         probes = probe_states(net, spec.probe_synapse, size)
         per_batch = batch_tensors(minibatch, spec)
+        if spec.count_rows is not None and first_row:
+            # a sampled count covers the minibatch's first rows only
+            rows = np.arange(first_row, first_row + size) < spec.count_rows
+            per_batch = (per_batch[0] * rows.astype(np.float32),) + per_batch[1:]
         chunk = self._chunk_length(size, spec.n_steps)
         collected = TimeMajorCollector(net, spec.probe_keys)
         t0 = 0
@@ -208,9 +296,41 @@ class TimeBatchedEngine(Engine):
         # the neuron loop is unrolled inside XLA: longer chunks compile slowly
         return int(max(1, min(n_steps, fit, MAX_CHUNK_STEPS)))
 
-    def _ops(self, static):
-        """Each stage's operation; bfloat16 twins for layers reading spikes."""
+    def _integer_plan(self, spec):
+        """The integer spike-reading stages (`rateconv.simulator._integer`)."""
+        if self.precision != "int8":
+            return {}
+        key = (spec.input_encoding, spec.time_varying, spec.probe_layers)
+        if key not in self._plans:
+            static = self._static_stages(spec)
+            self._plans[key] = integer_plan(
+                self.network, static, self.dt, probed=spec.probe_layers
+            )
+        return self._plans[key]
+
+    def _float64_op(self, stage):
+        key = (stage.name, "float64")
+        if key not in self._low_precision:
+            shapes = [self.network[n].output_shape for n in stage.inputs]
+            self._low_precision[key] = _LowPrecisionOp(stage.op, shapes, "float64")
+        return self._low_precision[key]
+
+    def _ops(self, static, plan=None):
+        """Each stage's operation; bfloat16 twins for layers reading spikes,
+        or integer ones (``plan``, with precision int8)."""
         ops = {s.name: s.op for s in self.network.stages}
+        for name, path in (plan or {}).items():
+            key = (name, path)
+            if key not in self._low_precision:
+                self._low_precision[key] = IntegerSpikeOp(
+                    self.network[name].op, path, with_bias=path.synapse is None
+                )
+            ops[name] = self._low_precision[key]
+        if self.precision == "int8":
+            # the other weighted layers that change over time stay float32
+            # (a float64 convolution at every step costs several times more);
+            # those computed once per minibatch run in float64 (`_statics_fn`)
+            return ops
         if self.precision != "bfloat16":
             return ops
         for s in self.network.stages:
@@ -235,13 +355,20 @@ class TimeBatchedEngine(Engine):
         net = self.network
         static = self._static_stages(spec)
 
+        ops = {
+            s.name: self._float64_op(s) if self.precision == "int8" else s.op
+            for s in net.stages
+            if s.name in static and _weighted(s)
+        }
+
         @tf.function
         def run(inputs):
             values = dict(inputs)
             for stage in net.stages:
                 if stage.name in static and not stage.is_input:
                     values[stage.name] = apply_op(
-                        stage.op, [values[n] for n in stage.inputs]
+                        ops.get(stage.name, stage.op),
+                        [values[n] for n in stage.inputs],
                     )
             return values
 
@@ -259,11 +386,20 @@ class TimeBatchedEngine(Engine):
         net = self.network
         n_chunk = spec.n_steps
         static = self._static_stages(spec)
-        ops = self._ops(static)
+        plan = self._integer_plan(spec)
+        ops = self._ops(static, plan)
+        moved = {p.source for p in plan.values() if p.synapse is not None}
+        moved_scans = {
+            name: moved_synapse_scan(
+                p.synapse, ops[name].multiplier, ops[name].bias, self.dt, n_chunk
+            )
+            for name, p in plan.items()
+            if p.synapse is not None
+        }
         scans = {
-            s.name: _neuron_loop(s, voltage=s.name in spec.probe_voltages)(
+            s.name: _neuron_loop(s, self.dt, voltage=s.name in spec.probe_voltages)(
                 s.spiking_neuron,
-                s.synapse,
+                None if s.name in moved else s.synapse,
                 self.dt,
                 n_chunk,
                 # a neuron stage whose current is constant scans a static J
@@ -294,6 +430,8 @@ class TimeBatchedEngine(Engine):
             else:
                 v = fold(ops[stage.name], ins)
                 is_t = any(t for _, t in ins)
+                if stage.name in moved_scans:
+                    v, st["moved"] = moved_scans[stage.name](v, st["moved"])
                 if stage.spiking_neuron is None:
                     return (v, is_t), None
             if stage.spiking_neuron is None:
