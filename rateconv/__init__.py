@@ -41,6 +41,8 @@ from rateconv.layers import (
     SpikingAware,
     remove_spiking_aware,
     spiking_aware_model,
+    step_model,
+    train_for_steps,
 )
 from rateconv.loading import load_model
 from rateconv.metrics import Evaluation
@@ -113,7 +115,9 @@ __all__ = [
     "register_device",
     "remove_spiking_aware",
     "spiking_aware_model",
+    "step_model",
     "supported_layers",
+    "train_for_steps",
     "tune",
     "unregister_converter",
 ]

@@ -47,7 +47,28 @@ def test_spiking_aware_network_keeps_its_accuracy_in_10_steps(sample):
     assert spiking.error <= rate.error + 0.015
 
 
-@pytest.mark.parametrize("name", pretrained.available())
+TUNED = [n for n in pretrained.available() if "tuned" in pretrained.read_manifest()[n]]
+TRAINED_FOR_STEPS = [n for n in pretrained.available() if n not in TUNED]
+
+
+@pytest.mark.parametrize("name", TRAINED_FOR_STEPS)
+def test_network_trained_for_steps_spikes_binary_as_its_manifest_says(name, sample):
+    """A network from rateconv.train_for_steps: binary, its recorded errors."""
+    entry = pretrained.read_manifest()[name]
+    net = rateconv.convert(
+        pretrained.load_pretrained(name), **pretrained.conversion_options(name)
+    )
+    assert net.max_spikes_per_step == 1 == entry["spiking"]["max_spikes_per_step"]
+    x, y = sample
+    sim = rateconv.Simulator(net, progress=False)
+    errors = entry["spiking"]["errors_by_n_steps"]
+    for n_steps in ("4", "8"):
+        spiking = sim.evaluate(x, y, n_steps=int(n_steps))
+        # the manifest's errors are on the 10,000 test images: sampling noise
+        assert abs(spiking.error - errors[n_steps]) < 0.04
+
+
+@pytest.mark.parametrize("name", TUNED)
 def test_manifest_options_are_the_tuned_ones_and_reproduce_its_error(name, sample):
     """The stored options came from rateconv.tune and give the recorded error."""
     entry = pretrained.read_manifest()[name]

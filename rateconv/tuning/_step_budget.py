@@ -38,10 +38,13 @@ import numpy as np
 
 from rateconv import _checks
 from rateconv.converter import build_network
+from rateconv.layers import MeanOverSteps
 from rateconv.neurons import DT, LIFRate, RectifiedLinear
 from rateconv.simulator import Simulator
 from rateconv.synapses import Lowpass, as_synapse
 from rateconv.tuning._calibration import rate_activations
+
+_LOG = logging.getLogger(__name__)
 
 TARGETS = (0.5, 1.0, 2.0, 4.0)
 """Spikes per step given to a layer's percentile firing rate.
@@ -150,9 +153,13 @@ def convert(
         ``calibration_data``).
     probe_synapse : float, Lowpass, Alpha, None or "default"
         The network's own output probe (`SpikingNetwork.probe_synapse`):
-        ``"default"`` is a 0.1 s lowpass, or what tuning chose.
+        ``"default"`` is a 0.1 s lowpass, or what tuning chose; None for a
+        model from `rateconv.train_for_steps`.
     readout : {"last", "mean", "default"}
-        The network's own readout (`SpikingNetwork.readout`).
+        The network's own readout (`SpikingNetwork.readout`); ``"default"``
+        is ``"mean"`` for a model from `rateconv.train_for_steps` (which is
+        converted as trained: ``calibration_data`` is not used), so that its
+        spiking output after its ``n_steps`` is its ``predict``.
     **options
         Options of `rateconv.converter.build_network` (``swap_activations``,
         ``max_to_avg_pool``, ``fold_batch_norm``, ``scale_firing_rates``,
@@ -174,6 +181,19 @@ def convert(
     >>> net.tuning["readout"] in ("last", "mean")        # what was chosen
     True
     """
+    trained_for_steps = any(isinstance(la, MeanOverSteps) for la in model.layers)
+    if trained_for_steps:
+        # a model from train_for_steps: its output is the unfiltered mean over
+        # the steps, and its thresholds are trained, not searched
+        probe_synapse = None if probe_synapse == "default" else probe_synapse
+        readout = "mean" if readout == "default" else readout
+        if calibration_data is not None:
+            _LOG.info(
+                "%s was trained for its step budget (rateconv.train_for_steps): "
+                "converted as trained, calibration_data unused",
+                model.name,
+            )
+            calibration_data = n_steps = None
     if calibration_data is None:
         if n_steps is not None:
             raise ValueError(
