@@ -131,7 +131,8 @@ def register_device(
     ...     "my-chip", energy_per_synop=5e-12, energy_per_neuron=20e-12, spiking=True
     ... ).energy_per_synop
     5e-12
-    >>> del rateconv.energy.DEVICES["my-chip"]
+    >>> from rateconv.energy import DEVICES   # rateconv.energy is the function
+    >>> del DEVICES["my-chip"]
     """
     _checks.check_type("name", name, str, "a str")
     device = Device(
@@ -254,6 +255,21 @@ class EnergyReport:
     devices : tuple of Device
     accuracy : float or None
         At the last step, when labels were given.
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> report = rateconv.energy(rateconv.convert(model, scale_firing_rates=100), x,
+    ...                          n_steps=5, devices=["loihi"])
+    >>> {"macs", "synops", "spikes", "neuron_updates"} <= set(report.totals)
+    True
+    >>> report.device_energy(report.devices[0])["snn"] > 0
+    True
     """
 
     layers: list
@@ -394,6 +410,21 @@ def energy(
     Returns
     -------
     EnergyReport
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> report = rateconv.energy(rateconv.convert(model, scale_firing_rates=100), x,
+    ...                          n_steps=5, devices=["loihi", "cpu"])
+    >>> report.n_steps, report.n_samples
+    (5, 64)
+    >>> print(report.summary())                       # doctest: +ELLIPSIS
+    layer ...
     """
     sim_options = {"minibatch_size": minibatch_size, "warn_activity": False}
     if dt is not None:

@@ -286,6 +286,23 @@ class Evaluation:
     latency : Latency or None
         Per sample, the step from which its prediction stays correct, and
         their distribution (spiking mode; None in rate mode).
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> y = model.predict(x, verbose=0).argmax(-1)
+    >>> sim = rateconv.Simulator(rateconv.convert(model), progress=False)
+    >>> rate = sim.evaluate(x, y, mode="rate")   # Keras' own classes: no error
+    >>> rate.error, rate.accuracy
+    (0.0, 1.0)
+    >>> spiking = sim.evaluate(x, y, n_steps=10, warn=False)  # doctest: +SKIP
+    >>> spiking.errors.shape, sorted(spiking.firing_rates)    # doctest: +SKIP
+    ((10,), ['dense'])
     """
 
     error: float
@@ -355,6 +372,98 @@ def running_mean(outputs):
     outputs = np.cumsum(np.asarray(outputs), axis=1)
     shape = (1, -1) + (1,) * (outputs.ndim - 2)
     return outputs / np.arange(1, outputs.shape[1] + 1).reshape(shape)
+
+
+def unfilter(synapse, y, dt, axis=1):
+    """The input of `synapse` whose filtered output is `y` (zero start).
+
+    Each first-order stage computes ``y[t] = a y[t-1] + (1 - a) x[t]``, so
+    ``x[t] = (y[t] - a y[t-1]) / (1 - a)``, stage by stage.
+
+    Parameters
+    ----------
+    synapse : rateconv.Lowpass or rateconv.Alpha
+        The filter that produced `y`.
+    y : array_like
+        Filtered signal, time on `axis`.
+    dt : float
+        Simulation timestep in seconds.
+    axis : int
+        The time axis of `y`.
+
+    Returns
+    -------
+    numpy.ndarray
+        The unfiltered signal (float64), the shape of `y`.
+
+    Examples
+    --------
+    >>> import numpy as np, rateconv
+    >>> x = np.array([[0.0, 1.0, 1.0, 0.0]])
+    >>> a = rateconv.Lowpass(0.005).decay(0.001)
+    >>> y = np.zeros_like(x)
+    >>> for t in range(4):
+    ...     y[:, t] = a * (y[:, t - 1] if t else 0) + (1 - a) * x[:, t]
+    >>> from rateconv.metrics import unfilter
+    >>> np.round(unfilter(rateconv.Lowpass(0.005), y, 0.001), 6)
+    array([[0., 1., 1., 0.]])
+    """
+    x = np.moveaxis(np.asarray(y, dtype=np.float64), axis, 0)
+    a = synapse.decay(dt)
+    for _ in range(synapse.n_stages):
+        previous = np.concatenate([np.zeros_like(x[:1]), x[:-1]])
+        x = (x - a * previous) / (1 - a)
+    return np.moveaxis(x, 0, axis)
+
+
+def spike_counts(network, layers, dt):
+    """``{layer: spike counts per step}`` from a simulator's probed layers.
+
+    `Simulator.predict(..., probe_layers=[...])` returns a layer's output
+    after its connection synapse (if it has one), in amplitude units; this
+    undoes the synapse and divides by the spike size (``amplitude / dt``), so
+    the counts are the spikes themselves, rounded (several per step for
+    integrate-and-fire neurons with reset by subtraction, signed for leaky
+    integrate-and-fire).  What `rateconv.plots.plot_spike_raster` draws.
+
+    Parameters
+    ----------
+    network : rateconv.SpikingNetwork
+        The network that was simulated.
+    layers : dict of str -> numpy.ndarray
+        The probes: ``(n_samples, n_steps, *layer_shape)`` per spiking layer.
+    dt : float
+        The simulator's timestep in seconds (``sim.dt``).
+
+    Returns
+    -------
+    dict of str -> numpy.ndarray
+        Spike counts, the shape of each probe.
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)),
+    ...                           keras.layers.Dense(8, name="fc"),
+    ...                           rateconv.SoftLIF(name="lif")])
+    >>> net = rateconv.convert(model, synapse=0.005)
+    >>> sim = rateconv.Simulator(net, progress=False, warn_activity=False)
+    >>> _, layers = sim.predict(np.ones((2, 4), "float32"), n_steps=20,
+    ...                         probe_layers=["lif"])
+    >>> counts = rateconv.metrics.spike_counts(net, layers, sim.dt)
+    >>> counts["lif"].shape
+    (2, 20, 8)
+    >>> bool(np.all(np.isin(counts["lif"], [0, 1])))   # LIF: at most 1 a step
+    True
+    """
+    counts = {}
+    for name, output in layers.items():
+        stage = network.by_name[name]
+        if stage.synapse is not None:
+            output = unfilter(stage.synapse, output, dt)
+        amplitude = stage.spiking_neuron.amplitude
+        counts[name] = np.round(np.asarray(output) * dt / amplitude)
+    return counts
 
 
 class ErrorCounter:

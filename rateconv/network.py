@@ -57,6 +57,18 @@ class Stage:
     ``dataclasses.FrozenInstanceError``) and compare by identity; make a
     changed copy with ``dataclasses.replace(stage, field=value)`` or, for a
     network, `SpikingNetwork.replace_stages`.
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> stage = rateconv.convert(model).by_name["hidden"]
+    >>> stage.kind, stage.output_shape, type(stage.spiking_neuron).__name__
+    ('Dense', (16,), 'SpikingRectifiedLinear')
     """
 
     name: str
@@ -120,6 +132,20 @@ class SpikingNetwork:
         count so far).
     tuning : dict or None
         What `rateconv.convert` chose with calibration data (None otherwise).
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> net = rateconv.convert(model)
+    >>> [stage.name for stage in net.neuron_stages]
+    ['hidden']
+    >>> net.outputs
+    ('out',)
     """
 
     stages: tuple

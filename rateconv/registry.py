@@ -189,6 +189,21 @@ def unregister_converter(*layer_classes):
     ------
     ValueError
         If one of them has no converter (then none is removed).
+
+    Examples
+    --------
+    >>> import keras, rateconv
+    >>> class MyIdentity(keras.layers.Layer):
+    ...     def call(self, x):
+    ...         return x
+    >>> @rateconv.register_converter(MyIdentity)
+    ... def convert_my_identity(layer, ctx):
+    ...     return {"op": None}
+    >>> "MyIdentity" in rateconv.supported_layers()
+    True
+    >>> rateconv.unregister_converter(MyIdentity)
+    >>> "MyIdentity" in rateconv.supported_layers()
+    False
     """
     missing = [cls for cls in layer_classes if cls not in _REGISTRY]
     if missing:
@@ -207,7 +222,14 @@ def converter_for(layer_class):
 
 
 def supported_layers():
-    """Names of the Keras layer classes the converter knows, sorted."""
+    """Names of the Keras layer classes the converter knows, sorted.
+
+    Examples
+    --------
+    >>> import rateconv
+    >>> "Conv2D" in rateconv.supported_layers()
+    True
+    """
     return sorted(cls.__name__ for cls in _REGISTRY)
 
 

@@ -26,6 +26,14 @@ class Lowpass:
     ----------
     tau : float
         Time constant, in seconds (> 0).
+
+    Examples
+    --------
+    >>> import rateconv
+    >>> syn = rateconv.Lowpass(0.005)
+    >>> round(float(syn.decay(0.001)), 4)    # y[t] = a y[t-1] + (1 - a) x[t]
+    0.8187
+    >>> net = rateconv.convert(model, synapse=syn)     # doctest: +SKIP
     """
 
     tau: float
@@ -84,7 +92,15 @@ class Lowpass:
 
 @dataclasses.dataclass(frozen=True)
 class Alpha(Lowpass):
-    """Alpha filter: two `Lowpass` filters with the same ``tau`` in series."""
+    """Alpha filter: two `Lowpass` filters with the same ``tau`` in series.
+
+    Examples
+    --------
+    >>> import rateconv
+    >>> syn = rateconv.Alpha(0.005)          # two 5 ms lowpass stages in series
+    >>> syn.n_stages, round(float(syn.decay(0.001)), 4)
+    (2, 0.8187)
+    """
 
     n_stages = 2
 

@@ -243,7 +243,7 @@ def test_explain_load_error_names_rateconv_layers():
 def test_raster_counts_undo_the_connection_synapse(synapse):
     # probe_layers returns a layer's output after its synapse; the raster's
     # counts must be the spikes themselves, the same as without a synapse
-    from rateconv.cli._figures import spike_counts
+    from rateconv.metrics import spike_counts
 
     x = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
     counts = []

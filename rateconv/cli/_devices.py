@@ -60,7 +60,7 @@ def strategy_from_args(args):
             raise UsageError(
                 '--multi-worker needs TF_CONFIG, e.g. TF_CONFIG=\'{"cluster": '
                 '{"worker": ["host1:12345", "host2:12345"]}, "task": {"type": '
-                '"worker", "index": 0}}\' (see README, "More than one device")'
+                '"worker", "index": 0}}\' (see examples/guides/multi_device.md)'
             )
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.MirroredStrategy(_resolve(devices, tf))

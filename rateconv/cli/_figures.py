@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+from rateconv.metrics import spike_counts
 
 #: Images whose output probes ``--plot-dir`` draws; the raster is the first's.
 N_EXAMPLES = 4
@@ -46,38 +46,6 @@ def _error_curve(plots, result):
         rate_error=result.rate.error,
         title="Spiking error vs timesteps (dashed: rate mode)",
     )
-
-
-def unfilter(synapse, y, dt, axis=1):
-    """The input of `synapse` whose filtered output is `y` (zero start).
-
-    Each first-order stage computes ``y[t] = a y[t-1] + (1 - a) x[t]``, so
-    ``x[t] = (y[t] - a y[t-1]) / (1 - a)``, stage by stage.
-    """
-    x = np.moveaxis(np.asarray(y, dtype=np.float64), axis, 0)
-    a = synapse.decay(dt)
-    for _ in range(synapse.n_stages):
-        previous = np.concatenate([np.zeros_like(x[:1]), x[:-1]])
-        x = (x - a * previous) / (1 - a)
-    return np.moveaxis(x, 0, axis)
-
-
-def spike_counts(network, layers, dt):
-    """``{layer: spike counts}`` from a simulator's ``probe_layers`` outputs.
-
-    Those are a layer's output after its connection synapse (if it has one),
-    which is undone first; a spike is then ``amplitude / dt``, so counts are
-    ``output * dt / amplitude``, rounded (several per step for IF neurons
-    with reset by subtraction, signed for leaky IF).
-    """
-    counts = {}
-    for name, output in layers.items():
-        stage = network.by_name[name]
-        if stage.synapse is not None:
-            output = unfilter(stage.synapse, output, dt)
-        amplitude = stage.spiking_neuron.amplitude
-        counts[name] = np.round(np.asarray(output) * dt / amplitude)
-    return counts
 
 
 def _looks_like_images(x):

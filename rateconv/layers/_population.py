@@ -33,6 +33,13 @@ class PopulationPooling(keras.layers.Layer):
         Neurons per class, ``K``; the input's last axis must be a multiple.
     **kwargs
         Standard `keras.layers.Layer` arguments.
+
+    Examples
+    --------
+    >>> import numpy as np, rateconv
+    >>> pool = rateconv.PopulationPooling(3)          # 3 neurons per class
+    >>> np.asarray(pool(np.arange(6, dtype="float32")[None])).tolist()
+    [[3.0, 12.0]]
     """
 
     def __init__(self, population_size, **kwargs):

@@ -51,6 +51,16 @@ class QuantizedReLU(keras.layers.Layer):
     **kwargs
         Standard `keras.layers.Layer` arguments (``name``, ``dtype``,
         ``activity_regularizer`` ...).
+
+    Examples
+    --------
+    >>> import keras, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8),
+    ...                           rateconv.QuantizedReLU(levels=8),
+    ...                           keras.layers.Dense(2)])
+    >>> net = rateconv.convert(model)         # half-threshold IF neurons
+    >>> type(net.by_name[model.layers[1].name].spiking_neuron).__name__
+    'SpikingQuantizedReLU'
     """
 
     def __init__(self, levels=8, threshold=1.0, trainable_threshold=True, **kwargs):

@@ -52,6 +52,15 @@ class FiringRateRegularizer(keras.regularizers.Regularizer):
     percentile : float or None
         None penalizes every sample's rates; a number in (0, 100] penalizes
         each neuron's percentile over the batch.
+
+    Examples
+    --------
+    >>> import keras, rateconv
+    >>> layer = keras.layers.Dense(
+    ...     64, activation="relu",
+    ...     activity_regularizer=rateconv.FiringRateRegularizer(target=(10, 100)))
+    >>> layer.activity_regularizer.get_config()["target"]
+    (10.0, 100.0)
     """
 
     def __init__(self, target=(0.0, None), weight=1e-4, amplitude=1.0, percentile=None):

@@ -68,6 +68,18 @@ class SoftLIF(keras.layers.Layer):
         See ``max_rate``; defaults to 0 when ``max_rate`` is given.
     **kwargs
         Standard `keras.layers.Layer` arguments (``name``, ``dtype`` ...).
+
+    Examples
+    --------
+    >>> import keras, rateconv
+    >>> model = keras.Sequential([
+    ...     keras.Input((28, 28, 1)),
+    ...     keras.layers.Conv2D(8, 3),
+    ...     rateconv.SoftLIF(amplitude=0.01, max_rate=100, intercept=0, name="lif"),
+    ...     keras.layers.Flatten(), keras.layers.Dense(10)])
+    >>> net = rateconv.convert(model)         # the SoftLIF becomes spiking LIF
+    >>> type(net.by_name["lif"].spiking_neuron).__name__
+    'LIF'
     """
 
     def __init__(

@@ -87,6 +87,14 @@ class SpikingAware(keras.layers.Wrapper):
         spiking rate in Hz is its activation, so that a few steps hold spikes).
     **kwargs
         Standard `keras.layers.Layer` arguments.
+
+    Examples
+    --------
+    >>> import keras, rateconv
+    >>> layer = rateconv.SpikingAware(rateconv.SoftLIF(name="lif"), n_steps=10)
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), layer,
+    ...                           keras.layers.Dense(2)])
+    >>> model.compile("adam", "mse")          # then model.fit(...) as usual
     """
 
     def __init__(
@@ -268,6 +276,16 @@ def spiking_aware_model(model, n_steps, **options):
     Returns
     -------
     keras.Model
+
+    Examples
+    --------
+    >>> import keras, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8),
+    ...                           rateconv.SoftLIF(name="lif"), keras.layers.Dense(2)])
+    >>> aware = rateconv.spiking_aware_model(model, n_steps=10, initial_state="uniform")
+    >>> [type(layer).__name__ for layer in aware.layers]
+    ['Dense', 'SpikingAware', 'Dense']
+    >>> aware.compile("adam", "mse")           # fine-tune with aware.fit(...)
     """
     wrapped = []
 
@@ -292,6 +310,16 @@ def remove_spiking_aware(model):
     """Copy of ``model`` with each `SpikingAware` replaced by its wrapped layer.
 
     The weights are copied; the result converts to the same spiking network.
+
+    Examples
+    --------
+    >>> import keras, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8),
+    ...                           rateconv.SoftLIF(name="lif"), keras.layers.Dense(2)])
+    >>> aware = rateconv.spiking_aware_model(model, n_steps=10)
+    >>> plain = rateconv.remove_spiking_aware(aware)
+    >>> [type(layer).__name__ for layer in plain.layers]
+    ['Dense', 'SoftLIF', 'Dense']
     """
 
     def clone(layer):

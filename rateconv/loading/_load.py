@@ -227,10 +227,17 @@ def load_model(path):
     FileNotFoundError, ValueError
         As `read_model`.
 
-    Example
-    -------
-    >>> import rateconv
-    >>> model = rateconv.load_model("model.h5")  # doctest: +SKIP
-    >>> net = rateconv.convert(model)  # doctest: +SKIP
+    Examples
+    --------
+    >>> import pathlib, tempfile, numpy as np, keras, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
+    ...                           rateconv.SoftLIF(name="lif")])
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.keras"
+    >>> model.save(path)
+    >>> loaded = rateconv.load_model(path)       # or a tf.keras 2 .h5 / SavedModel
+    >>> x = np.ones((2, 4), "float32")
+    >>> bool(np.allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0)))
+    True
+    >>> net = rateconv.convert(rateconv.load_model("model.h5"))  # doctest: +SKIP
     """
     return read_model(path).model

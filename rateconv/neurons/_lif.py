@@ -190,6 +190,15 @@ class LIFRate(NeuronType):
     ----------
     tau_rc, tau_ref : float
         Membrane time constant and refractory period, in seconds.
+
+    Examples
+    --------
+    >>> import numpy as np, rateconv
+    >>> neuron = rateconv.LIFRate.from_max_rate(100.0, intercept=0.0)
+    >>> round(float(neuron.rate(np.float32(1.0))), 3)   # max_rate at input 1
+    100.0
+    >>> float(neuron.rate(np.float32(0.0)))             # silent at the intercept
+    0.0
     """
 
     tau_rc: float = TAU_RC
@@ -251,6 +260,15 @@ class LIF(LIFRate):
     ----------
     reset : {"zero", "subtract"}
         Voltage after a spike.
+
+    Examples
+    --------
+    >>> import numpy as np, rateconv
+    >>> lif = rateconv.LIF(tau_rc=0.02, tau_ref=0.002)
+    >>> lif.as_rate()                                   # its rate twin
+    LIFRate(amplitude=1.0, gain=1.0, bias=0.0, tau_rc=0.02, tau_ref=0.002)
+    >>> round(float(lif.rate(np.float32(2.0))), 1)      # Hz at input 2
+    63.0
     """
 
     reset: str = "zero"
@@ -293,6 +311,16 @@ class SoftLIFRate(LIFRate):
     ----------
     sigma : float
         Smoothing of the rate curve near threshold, in units of current.
+
+    Examples
+    --------
+    >>> import numpy as np, rateconv
+    >>> soft, hard = rateconv.SoftLIFRate(sigma=0.02), rateconv.LIFRate()
+    >>> x = np.float32([0.5, 1.0, 1.5])
+    >>> [round(float(v), 1) for v in soft.rate(x)]    # Hz: smooth near the threshold
+    [1.7, 11.4, 41.7]
+    >>> [round(float(v), 1) for v in hard.rate(x)]
+    [0.0, 0.0, 41.7]
     """
 
     sigma: float = 0.02
@@ -330,6 +358,13 @@ def lif_gain_bias(max_rate, intercept=0.0, *, tau_rc=TAU_RC, tau_ref=TAU_REF):
     -------
     gain, bias : float
         For 100 Hz and intercept 0 with the defaults, about 2.033 and 1.
+
+    Examples
+    --------
+    >>> import rateconv
+    >>> gain, bias = rateconv.lif_gain_bias(100.0, intercept=0.0)
+    >>> round(float(gain), 3), round(float(bias), 3)
+    (2.033, 1.0)
     """
     _check_lif_params(tau_rc, tau_ref, 1.0)
     check_positive("max_rate", max_rate, unit="in Hz")

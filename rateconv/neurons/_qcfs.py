@@ -148,6 +148,13 @@ class QuantizedReLURate(NeuronType):
         Output per Hz; None means ``threshold * DT``.
     gain, bias : float
         ``J = gain * x + bias``.
+
+    Examples
+    --------
+    >>> import numpy as np, rateconv
+    >>> q = rateconv.QuantizedReLURate(levels=4, threshold=1.0)
+    >>> np.asarray(q.rate(np.float32([0.0, 0.3, 0.6, 2.0]))).tolist()
+    [0.0, 0.25, 0.5, 1.0]
     """
 
     amplitude: float | None = None
@@ -185,6 +192,13 @@ class SpikingQuantizedReLU(VoltageSpiking, QuantizedReLURate):
     ----------
     reset : {"subtract", "zero"}
         Voltage after a spike (subtraction keeps the residue: unbiased).
+
+    Examples
+    --------
+    >>> import rateconv
+    >>> q = rateconv.SpikingQuantizedReLU(levels=8)
+    >>> q.as_rate()
+    QuantizedReLURate(amplitude=0.001, gain=1.0, bias=0.0, levels=8, threshold=1.0)
     """
 
     reset: str = "subtract"

@@ -93,7 +93,17 @@ class _SpikeCap:
 
 @dataclasses.dataclass(frozen=True)
 class RectifiedLinear(NeuronType):
-    """Rate ReLU: ``max(J, 0) * amplitude``."""
+    """Rate ReLU: ``max(J, 0) * amplitude``.
+
+    Examples
+    --------
+    >>> import numpy as np, rateconv
+    >>> relu = rateconv.RectifiedLinear()
+    >>> np.asarray(relu.rate(np.float32([-1.0, 2.5]))).tolist()
+    [0.0, 2.5]
+    >>> type(relu.as_spiking()).__name__            # what it converts to
+    'SpikingRectifiedLinear'
+    """
 
     def rate(self, x):
         return relu_rate(self.current(x), amplitude=self.amplitude)
@@ -208,6 +218,13 @@ class ClippedRectifiedLinear(RectifiedLinear):
     ----------
     max_value : float
         The clipping level, in units of ``J`` (positive).
+
+    Examples
+    --------
+    >>> import numpy as np, rateconv
+    >>> relu6 = rateconv.ClippedRectifiedLinear(max_value=6.0)
+    >>> np.asarray(relu6.rate(np.float32([-1.0, 3.0, 9.0]))).tolist()
+    [0.0, 3.0, 6.0]
     """
 
     max_value: float = 6.0
@@ -242,6 +259,13 @@ class SpikingClippedRectifiedLinear(_SpikeCap, ClippedRectifiedLinear):
         Voltage after a spike, as for `SpikingRectifiedLinear`.
     max_spikes_per_step : int or None
         At most this many spikes per step, as for `SpikingRectifiedLinear`.
+
+    Examples
+    --------
+    >>> import rateconv
+    >>> n = rateconv.SpikingClippedRectifiedLinear(max_value=6.0)
+    >>> n.as_rate()                          # what it averages to
+    ClippedRectifiedLinear(amplitude=1.0, gain=1.0, bias=0.0, max_value=6.0)
     """
 
     reset: str = "subtract"
@@ -337,6 +361,13 @@ class LeakyRectifiedLinear(RectifiedLinear):
     negative_slope : float
         Slope below 0 (>= 0; Keras' ``LeakyReLU`` default is 0.3, the
         ``leaky_relu`` activation's 0.2).
+
+    Examples
+    --------
+    >>> import numpy as np, rateconv
+    >>> leaky = rateconv.LeakyRectifiedLinear(negative_slope=0.1)
+    >>> [round(float(v), 3) for v in leaky.rate(np.float32([-2.0, 3.0]))]
+    [-0.2, 3.0]
     """
 
     negative_slope: float = 0.3
@@ -367,6 +398,13 @@ class SpikingLeakyRectifiedLinear(_SpikeCap, VoltageSpiking, LeakyRectifiedLinea
     max_spikes_per_step : int or None
         At most this many spikes of each sign per step, as for
         `SpikingRectifiedLinear`.
+
+    Examples
+    --------
+    >>> import rateconv
+    >>> n = rateconv.SpikingLeakyRectifiedLinear(negative_slope=0.1)
+    >>> n.as_rate()                          # what it averages to
+    LeakyRectifiedLinear(amplitude=1.0, gain=1.0, bias=0.0, negative_slope=0.1)
     """
 
     reset: str = "subtract"

@@ -637,6 +637,20 @@ def export_nir(
         (`ExportError`) naming the stage and the reason, for what NIR cannot
         express, and listing every approximation the network needs when it is
         not asked for.
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "net.nir"
+    >>> graph = rateconv.export_nir(rateconv.convert(model), path)
+    >>> sorted({type(node).__name__ for node in graph.nodes.values()})
+    ['Affine', 'IF', 'Input', 'LI', 'Output']
     """
     check_type("net", net, SpikingNetwork, "a rateconv.SpikingNetwork")
     _warn_graded(net)

@@ -449,6 +449,23 @@ def import_nir(graph_or_path, *, name=None):
     ValueError
         Naming the node and the reason, for a node or parameter rateconv
         cannot simulate.
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "net.nir"
+    >>> _ = rateconv.export_nir(rateconv.convert(model), path)
+    >>> net = rateconv.import_nir(path)
+    >>> sim = rateconv.Simulator(net, progress=False)
+    >>> bool(np.allclose(sim.predict(x, mode="rate"), model.predict(x, verbose=0),
+    ...                  atol=1e-4))
+    True
     """
     nir = nir_package()
     if isinstance(graph_or_path, (str, Path)):

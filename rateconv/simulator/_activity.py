@@ -52,6 +52,13 @@ class ActivityWarning(UserWarning):
     Filter it like any warning, e.g.
     ``warnings.filterwarnings("ignore", category=rateconv.ActivityWarning)``,
     or build the simulator with ``warn_activity=False``.
+
+    Examples
+    --------
+    >>> import warnings, rateconv
+    >>> issubclass(rateconv.ActivityWarning, UserWarning)
+    True
+    >>> warnings.filterwarnings("ignore", category=rateconv.ActivityWarning)
     """
 
 

@@ -186,6 +186,14 @@ class Simulator:
         runs whole minibatches of ``minibatch_size`` samples, and the results
         are those of one device, bit for bit (`rateconv.simulator._distribute`).
         None (default): one device.
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "relu")])
+    >>> sim, x = rateconv.Simulator(rateconv.convert(model)), np.ones((2, 4), "f4")
+    >>> sim.predict(x, mode="rate").shape, sim.predict(x, n_steps=20).shape
+    ((2, 3), (2, 20, 3))
     """
 
     def __init__(

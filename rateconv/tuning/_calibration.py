@@ -354,6 +354,20 @@ def normalize(
     ValueError
         If there is no ReLU layer to normalize, or ``layers`` names a LIF or
         unknown layer.
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> net = rateconv.normalize(rateconv.convert(model), x)  # 99.9th pct: 1 a step
+    >>> sim = rateconv.Simulator(net, progress=False)
+    >>> bool(np.allclose(sim.predict(x, mode="rate"), model.predict(x, verbose=0),
+    ...                  atol=1e-5))                  # rate mode unchanged
+    True
     """
     check_range("percentile", percentile, 0, 100, low_open=True)
     dt = check_positive("dt", dt, unit="in seconds")
@@ -474,6 +488,17 @@ def calibrate(
     SpikingNetwork or (SpikingNetwork, dict)
         The calibrated copy; with ``return_info``,
         ``{layer: {"gain", "shift", "bias", "mse_before", "mse_after"}}``.
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> net = rateconv.normalize(rateconv.convert(model), x)
+    >>> net = rateconv.calibrate(net, x, n_steps=8)   # IF gain and bias for 8 steps
     """
     n_steps = check_int("n_steps", n_steps)
     dt = check_positive("dt", dt, unit="in seconds")

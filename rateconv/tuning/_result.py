@@ -22,6 +22,14 @@ class TuningResult:
         (fraction agreeing with the Keras model's class at ``n_steps``).
     candidates : list of dict
         Every candidate tried, with its score.
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "relu")])
+    >>> x = np.ones((8, 4), "float32")
+    >>> result = rateconv.tune(model, x, n_steps=4, calibrate=False)
+    >>> net = rateconv.convert(model, **result.convert_options)  # no data needed
     """
 
     network: object

@@ -149,6 +149,17 @@ def convert(
     Returns
     -------
     SpikingNetwork
+
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "relu")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> rateconv.convert(model).tuning is None          # one for one, no data
+    True
+    >>> net = rateconv.convert(model, calibration_data=x, n_steps=10)
+    >>> net.tuning["readout"] in ("last", "mean")        # what was chosen
+    True
     """
     trained_for_steps = any(isinstance(la, MeanOverSteps) for la in model.layers)
     if trained_for_steps:
@@ -236,14 +247,19 @@ def tune(
     -------
     TuningResult
 
-    Example
-    -------
-    >>> import keras, numpy as np, rateconv
-    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "relu")])
-    >>> x = np.random.default_rng(0).uniform(size=(32, 4)).astype("float32")
-    >>> result = rateconv.tune(model, x, n_steps=4, progress=False)
-    >>> result.options["target"] in (0.5, 1.0, 2.0, 4.0, 8.0)
+    Examples
+    --------
+    >>> import numpy as np, keras, rateconv
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(3, name="out")])
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> result = rateconv.tune(model, x, n_steps=10)
+    >>> result.options["initial_state"] in ("zero", "half", "uniform")
     True
+    >>> sorted(result.options["scales"])          # per-layer firing-rate scale
+    ['hidden']
     """
     n_steps = _checks.check_int("n_steps", n_steps)
     dt = _checks.check_positive("dt", dt, unit="a time in seconds")

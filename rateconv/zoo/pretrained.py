@@ -135,6 +135,15 @@ def load_pretrained(name=DEFAULT_NAME, *, directory=None):
         file or an architecture that differs from the manifest's.
     FileNotFoundError
         The manifest or the weight file is missing.
+
+    Examples
+    --------
+    >>> import rateconv
+    >>> model = rateconv.load_pretrained()            # fashion_mnist_softlif
+    >>> model.input_shape, model.output_shape
+    ((None, 28, 28, 1), (None, 10))
+    >>> options = rateconv.zoo.pretrained.conversion_options("fashion_mnist_softlif")
+    >>> net = rateconv.convert(model, **options)      # as it was measured
     """
     directory = Path(directory) if directory else pretrained_dir()
     models = read_manifest(directory)
