@@ -49,8 +49,20 @@ def _round32(x):
     return np.where(np.abs(y) < np.finfo(np.float32).tiny, 0, y).astype(np.float64)
 
 
-def lif_steps(j, v, ref, *, dt=DT, tau_rc=TAU_RC, tau_ref=TAU_REF, gain=1.0,
-              bias=0.0, min_voltage=0.0, reset="zero", float32_states=False):
+def lif_steps(
+    j,
+    v,
+    ref,
+    *,
+    dt=DT,
+    tau_rc=TAU_RC,
+    tau_ref=TAU_REF,
+    gain=1.0,
+    bias=0.0,
+    min_voltage=0.0,
+    reset="zero",
+    float32_states=False,
+):
     """Nengo's LIF step over a sequence of inputs ``j`` (time first), float64.
 
     Starts from voltage ``v`` and refractory time ``ref``; returns the spike
@@ -79,8 +91,17 @@ def lif_steps(j, v, ref, *, dt=DT, tau_rc=TAU_RC, tau_ref=TAU_REF, gain=1.0,
     return spikes
 
 
-def if_steps(j, v, *, dt=DT, gain=1.0, bias=0.0, reset="subtract", max_spikes=None,
-             float32_states=False):
+def if_steps(
+    j,
+    v,
+    *,
+    dt=DT,
+    gain=1.0,
+    bias=0.0,
+    reset="subtract",
+    max_spikes=None,
+    float32_states=False,
+):
     """Integrate-and-fire steps over inputs ``j`` (time first), float64.
 
     Returns the spike count of each neuron at each step (whole numbers:

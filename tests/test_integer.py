@@ -9,7 +9,6 @@ import tensorflow as tf
 import rateconv
 from rateconv.simulator import _fused, _integer
 from rateconv.simulator._integer import IntegerPath, IntegerSpikeOp
-from tests.helpers import images
 
 DT = 0.001
 
@@ -26,7 +25,9 @@ def _spiking_conv_net(seed=0, activation="softlif"):
     return keras.Sequential(
         [
             keras.Input((12, 12, 1)),
-            keras.layers.Conv2D(6, 3, bias_initializer=keras.initializers.Constant(0.3)),
+            keras.layers.Conv2D(
+                6, 3, bias_initializer=keras.initializers.Constant(0.3)
+            ),
             act("a1"),
             keras.layers.AveragePooling2D(2),
             keras.layers.Conv2D(8, 3, padding="same", name="c2"),
@@ -67,7 +68,7 @@ def test_sums_are_exact(padding, int8):
     sums = tf.nn.conv2d(
         tf.constant(k, tf.float64), tf.constant(q), [1, 1, 2, 1], padding.upper()
     ).numpy()
-    want = (sums * (scale * unit) + layer.bias.numpy().astype(np.float64))
+    want = sums * (scale * unit) + layer.bias.numpy().astype(np.float64)
     np.testing.assert_array_equal(got, want.astype(np.float32))
 
 
@@ -90,14 +91,20 @@ def test_plan_finds_spike_readers_and_moves_synapses():
 @pytest.mark.filterwarnings("ignore::rateconv.ActivityWarning")
 @pytest.mark.parametrize(
     "activation,synapse,scale",
-    [("softlif", None, 3.0), ("softlif", 0.005, 3.0), ("relu", 0.005, 40.0),
-     ("relu", None, 3e5)],  # graded spikes, some counts above 255
+    [
+        ("softlif", None, 3.0),
+        ("softlif", 0.005, 3.0),
+        ("relu", 0.005, 40.0),
+        ("relu", None, 3e5),
+    ],  # graded spikes, some counts above 255
 )
 def test_int8_without_fast_paths_bit_for_bit(activation, synapse, scale):
     """int8 instructions and fused kernels off: the same outputs and counts."""
     net = rateconv.convert(
-        _spiking_conv_net(activation=activation), synapse=synapse,
-        scale_firing_rates=scale, initial_state="uniform",
+        _spiking_conv_net(activation=activation),
+        synapse=synapse,
+        scale_firing_rates=scale,
+        initial_state="uniform",
     )
     plan = rateconv.Simulator(net, precision="int8")._engine._integer_plan(
         rateconv.simulator._run.RunSpec()
@@ -128,9 +135,7 @@ def test_int8_is_the_float_network_up_to_weight_rounding():
     """Moving the synapses and rounding the weights to int8 changes the
     filtered outputs by little (the weights' rounding, and the few spikes it
     moves)."""
-    net = rateconv.convert(
-        _spiking_conv_net(), synapse=0.005, scale_firing_rates=3.0
-    )
+    net = rateconv.convert(_spiking_conv_net(), synapse=0.005, scale_firing_rates=3.0)
     x = _images(8)
     a = rateconv.Simulator(net, precision="float32").predict(
         x, n_steps=60, probe_synapse=0.02

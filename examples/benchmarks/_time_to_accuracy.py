@@ -24,7 +24,9 @@ from rateconv import metrics
 
 def rateconv_rate_accuracy(model, x, y, batch):
     """Accuracy of rateconv's rate mode of the default conversion."""
-    sim = rateconv.Simulator(rateconv.convert(model), minibatch_size=batch, progress=False)
+    sim = rateconv.Simulator(
+        rateconv.convert(model), minibatch_size=batch, progress=False
+    )
     return float(np.mean(sim.predict(x, mode="rate").argmax(-1) == y))
 
 

@@ -2,7 +2,8 @@
 
 Run from the repository root::
 
-    .venv/bin/python examples/benchmarks/dense_ratio.py --precisions int8 float32 bfloat16 --batch-sizes 32 200
+    .venv/bin/python examples/benchmarks/dense_ratio.py \
+        --precisions int8 float32 bfloat16 --batch-sizes 32 200
 
 For each batch size and precision: the time of a 30-step spiking run
 (`Simulator.predict`, probe synapse 0.1 s, the network's own conversion

@@ -22,7 +22,6 @@ import numpy as np
 
 import rateconv
 
-
 # what makes one simulated candidate run (the readouts share its run)
 CONFIG = ("percentile", "target", "initial_state", "reset", "synapse", "n_samples")
 

@@ -156,16 +156,16 @@ def _log1p(y):
     small = m < 0.5
     m = m * 2.0 if small else m
     e = e - 1.0 if small else e
-    large = m >= 1.3407807929942597e+154
+    large = m >= 1.3407807929942597e154
     m = m * 7.458340731200207e-155 if large else m
     e = e + 512.0 if large else e
-    large = m >= 1.157920892373162e+77
+    large = m >= 1.157920892373162e77
     m = m * 8.636168555094445e-78 if large else m
     e = e + 256.0 if large else e
-    large = m >= 3.402823669209385e+38
+    large = m >= 3.402823669209385e38
     m = m * 2.938735877055719e-39 if large else m
     e = e + 128.0 if large else e
-    large = m >= 1.8446744073709552e+19
+    large = m >= 1.8446744073709552e19
     m = m * 5.421010862427522e-20 if large else m
     e = e + 64.0 if large else e
     large = m >= 4294967296.0
@@ -212,7 +212,15 @@ def _log1p(y):
 @njit(inline="always", **_OPTS)
 def _lif_full(i, jb, vb, rb, p):
     """The whole LIF step of neuron ``i``: ``(v, ref, spiked)`` in float64."""
-    gain, bias, dt, e_full, tau_rc, tau_ref, lim = p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+    gain, bias, dt, e_full, tau_rc, tau_ref, lim = (
+        p[0],
+        p[1],
+        p[2],
+        p[3],
+        p[4],
+        p[5],
+        p[6],
+    )
     cur = np.float64(jb[i]) * gain + bias
     v0 = np.float64(vb[i])
     ref = np.float64(rb[i]) - dt
@@ -349,7 +357,18 @@ def kernel(j, static, ins, outs, n_syn, mask, n_rows, reset_sub, p, lif, out):
                 if lif:
                     n_hard = _lif_cheap(jb, vb, rb, ob, flags, p, min_v, amp_dt)
                     _lif_hard(
-                        jb, vb, rb, ob, cb, flags, n_hard, p, w, reset_sub, min_v, amp_dt
+                        jb,
+                        vb,
+                        rb,
+                        ob,
+                        cb,
+                        flags,
+                        n_hard,
+                        p,
+                        w,
+                        reset_sub,
+                        min_v,
+                        amp_dt,
                     )
                     if n_syn >= 1:
                         _lif_out64(ob, ob64, p[7])

@@ -177,7 +177,9 @@ def integer_plan(network, static, dt, probed=()):
         movable = (
             source not in probed
             and source not in network.outputs
-            and all(_reaches(network, source, c, names) for c in network.consumers(source))
+            and all(
+                _reaches(network, source, c, names) for c in network.consumers(source)
+            )
         )
         if not movable:
             for name in names:

@@ -5,7 +5,8 @@ folded into the batch), and only the elementwise neuron and synapse updates
 loop over time: on the CPU in fused numba kernels where they cover the neuron
 type (`rateconv.simulator._fused`), else compiled with XLA; both compute each
 step in float64 and round the states to float32 once
-(`rateconv.simulator._exact`), so they agree bit for bit.  Stages whose inputs are constant over time
+(`rateconv.simulator._exact`), so they agree bit for bit.  Stages whose
+inputs are constant over time
 (everything before the first neuron, with constant input presentation) are
 computed once per minibatch.
 
@@ -32,13 +33,13 @@ from rateconv.converter import clone_layer
 from rateconv.simulator import _fused
 from rateconv.simulator._engines import Engine, register_engine
 from rateconv.simulator._exact import exact_step, to_float32
+from rateconv.simulator._inputs import Minibatch
 from rateconv.simulator._integer import (
     IntegerSpikeOp,
     integer_plan,
     moved_synapse_scan,
 )
 from rateconv.simulator._max_pool import max_pool_chunk
-from rateconv.simulator._inputs import Minibatch
 from rateconv.simulator._run import (
     RunResult,
     TimeMajorCollector,
