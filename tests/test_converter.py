@@ -315,9 +315,13 @@ def test_architectures_cover_the_registry():
     covered = set().union(*(_layer_types(b) for b in ARCHITECTURES))
     # InputLayer is in every model but not in model.layers
     # SpikingAware's forward pass is the spike mean, by design not rate mode
-    # (tests/test_spiking_aware.py checks it converts like the layer it wraps)
+    # (tests/test_spiking_aware.py checks it converts like the layer it wraps);
+    # the step layers of train_for_steps run spikes through time too: their
+    # converted network equals predict after n_steps spiking steps
+    # (tests/test_train_for_steps.py)
     missing = set(rateconv.supported_layers()) - covered
     missing -= {"InputLayer", "SpikingAware"}
+    missing -= {"RepeatSteps", "StepIF", "StepLIF", "StepMaxPooling2D", "MeanOverSteps"}
     assert not missing
 
 

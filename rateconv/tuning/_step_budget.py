@@ -161,7 +161,8 @@ def convert(
     >>> net.tuning["readout"] in ("last", "mean")        # what was chosen
     True
     """
-    trained_for_steps = any(isinstance(la, MeanOverSteps) for la in model.layers)
+    layers = getattr(model, "layers", ())  # a non-model is refused below
+    trained_for_steps = any(isinstance(la, MeanOverSteps) for la in layers)
     if trained_for_steps:
         # a model from train_for_steps: its output is the unfiltered mean over
         # the steps, and its thresholds are trained, not searched
