@@ -21,6 +21,10 @@ from pathlib import Path
 
 import keras
 
+# Arguments a newer Keras writes for a feature that another argument switches
+# off: BatchNormalization's ``renorm_momentum`` acts only with ``renorm=True``.
+_SWITCHED_BY = {"renorm_momentum": "renorm", "renorm_clipping": "renorm"}
+
 
 def _keras_class(entry):
     """The built-in Keras class a serialized ``entry`` names, or None."""
@@ -60,8 +64,9 @@ def drop_unknown_arguments(config):
     make the values the archive's weights replace) and, elsewhere, an
     argument set to None or False (a newer feature switched off, such as
     Keras 3.15's ``Dense(quantization_config=None)`` or
-    ``InputLayer(optional=False)``).  Anything else stays, so Keras still
-    refuses what it cannot build.
+    ``InputLayer(optional=False)``), or the setting of a feature another
+    argument switches off (``renorm_momentum`` without ``renorm``).  Anything
+    else stays, so Keras still refuses what it cannot build.
 
     Parameters
     ----------
@@ -89,7 +94,9 @@ def drop_unknown_arguments(config):
             known = _known_arguments(cls)
             initializer = str(config.get("module")).endswith("initializers")
             for key in [k for k in inner if k not in known]:
-                if initializer or inner[key] is None or inner[key] is False:
+                switch = _SWITCHED_BY.get(key)
+                off = switch is not None and not inner.get(switch)
+                if initializer or off or inner[key] is None or inner[key] is False:
                     del inner[key]
                     dropped += 1
         for value in config.values():
